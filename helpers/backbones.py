@@ -14,16 +14,15 @@ in [0, 1], shape (batch, size, size, 3)) that ``hub.KerasLayer`` can wrap:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
+
+from helpers.atomic import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -121,21 +120,6 @@ def get_backbone(spec: str = DEFAULT_BACKBONE, input_size: int | None = None) ->
     raise BackboneError(
         f"unknown backbone {spec!r}: choose one of {', '.join(BUILTIN)}, "
         "or give a TF Hub handle, a module URL or a SavedModel folder")
-
-
-@contextlib.contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final`` and rename it to ``final`` on success."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_feature_module(features_model, path: Path, logits_model=None, input_size=None) -> None:

@@ -53,6 +53,76 @@ def _cmd_features(args) -> int:
     return 0
 
 
+def _cmd_sample(args) -> int:
+    from helpers.sample import SAMPLE_NOTE, generate_sample
+
+    counts = generate_sample(args.dest, per_tag=args.per_tag, seed=args.seed)
+    for tag, n in counts.items():
+        print(f"#{tag:<12} {n:>4} images in {Path(args.dest) / tag}")
+    print(SAMPLE_NOTE)
+    return 0
+
+
+def train_config_from_args(args):
+    """Build a TrainConfig from parsed flags (shared by ``hashtag train`` and retrain.py)."""
+    import dataclasses
+
+    from helpers.train import TrainConfig
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+
+
+def run_training(config, misclassified: bool, quiet: bool, output_labels=None) -> int:
+    """Train, print the summary the original retrain.py users expect, return an exit code."""
+    from helpers.train import train
+
+    result = train(config, progress=not quiet)
+    print(result.summary())
+    if misclassified:
+        print(f"misclassified test images: {len(result.misclassified)}")
+        for m in result.misclassified:
+            print(f"  {m['path']}: #{m['true']} predicted as #{m['predicted']} "
+                  f"({m['probability']:.2f})")
+    if output_labels:
+        Path(output_labels).write_text("\n".join(result.dataset.labels) + "\n")
+        print(f"labels: {output_labels}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    return run_training(train_config_from_args(args), args.print_misclassified_test_images,
+                        args.quiet)
+
+
+def _cmd_predict(args) -> int:
+    import json
+
+    from helpers.fetch import FetchError, fetch_bytes, is_url
+    from helpers.images import ImageError
+    from helpers.predict import Prediction, Predictor
+
+    predictor = Predictor(args.model)
+    failures = 0
+    for source in args.images:
+        try:
+            data = fetch_bytes(source) if is_url(source) else Path(source).read_bytes()
+            probs = predictor.predict_bytes([data])[0]
+            prediction = Prediction(source, predictor.top_k(probs, args.top))
+        except (FetchError, ImageError, OSError) as exc:
+            prediction = Prediction(source, [], error=str(exc))
+            failures += 1
+        if args.json:
+            print(json.dumps(prediction.to_dict()))
+        elif prediction.error:
+            print(f"{source}: error: {prediction.error}")
+        else:
+            print(f"{source}")
+            for hashtag, p in prediction.top:
+                print(f"  #{hashtag:<16} {p:6.1%}")
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashtag",
@@ -79,7 +149,81 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: %(default)s)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "sample", help="generate a small synthetic hashtag set for offline use",
+        description="Write synthetic scene images (#sunset, #beach, #forest, #snow, "
+                    "#citylights) into DEST/<tag>/, so the workshop runs without Instagram. "
+                    "Existing files are kept.")
+    p.add_argument("--dest", type=Path, default=Path("hashtags"),
+                   help="folder of hashtag folders (default: %(default)s)")
+    p.add_argument("--per_tag", type=int, default=40, help="images per hashtag (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser(
+        "train", help="train a hashtag classifier and export it",
+        description="Transfer learning: a softmax head on a pretrained backbone's features "
+                    "(cached per image), early stopping on the validation split, then one "
+                    "SavedModel in models/<run>/ (models/latest points at it) and TensorBoard "
+                    "logs in runs/<run>/.")
+    add_train_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "predict", help="say which hashtags pictures belong to",
+        description="Print the most likely hashtags for image files or http(s) URLs.")
+    p.add_argument("images", nargs="+", metavar="PATH_OR_URL", help="image files or URLs")
+    p.add_argument("--model", "-m", type=Path, default=Path("models/latest"),
+                   help="exported model folder (default: %(default)s)")
+    p.add_argument("--top", "-k", type=int, default=3, help="how many hashtags (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.set_defaults(func=_cmd_predict)
     return parser
+
+
+def add_train_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ``hashtag train``; retrain.py adds the original spellings on top."""
+    from helpers.train import TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("--image_dir", default=d.image_dir,
+                   help="folder with one sub-folder of images per hashtag (default: %(default)s)")
+    _add_backbone_flags(p)
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help="most epochs for the head; early stopping ends sooner (default: %(default)s)")
+    p.add_argument("--batch_size", type=int, default=d.batch_size, help="default: %(default)s")
+    p.add_argument("--learning_rate", type=float, default=d.learning_rate,
+                   help="Adam learning rate of the head (default: %(default)s)")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="default: %(default)s")
+    p.add_argument("--label_smoothing", type=float, default=d.label_smoothing,
+                   help="default: %(default)s")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="epochs without validation improvement before stopping (default: %(default)s)")
+    p.add_argument("--no_class_weights", dest="class_weights", action="store_false",
+                   help="do not reweight unbalanced hashtags")
+    p.add_argument("--validation_pct", type=float, default=d.validation_pct, help="default: %(default)s")
+    p.add_argument("--testing_pct", type=float, default=d.testing_pct, help="default: %(default)s")
+    p.add_argument("--min_images", type=int, default=d.min_images,
+                   help="refuse hashtags with fewer usable images (default: %(default)s)")
+    p.add_argument("--augment", action="store_true",
+                   help="train through the backbone on randomly cropped, scaled, flipped and "
+                        "brightened images (slower: bypasses the bottleneck cache)")
+    p.add_argument("--fine_tune", action="store_true",
+                   help="also unfreeze the backbone, with --fine_tune_learning_rate")
+    p.add_argument("--fine_tune_learning_rate", type=float, default=d.fine_tune_learning_rate,
+                   help="default: %(default)s")
+    p.add_argument("--backbone_epochs", type=int, default=d.backbone_epochs,
+                   help="epochs through the backbone with --augment/--fine_tune (default: %(default)s)")
+    p.add_argument("--bottleneck_dir", default=None,
+                   help="feature cache folder (default: bottlenecks/ in the cache dir)")
+    p.add_argument("--runs_dir", default=d.runs_dir, help="TensorBoard runs (default: %(default)s)")
+    p.add_argument("--models_dir", default=d.models_dir, help="default: %(default)s")
+    p.add_argument("--run_name", default=None, help="default: <time>-<backbone>")
+    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    p.add_argument("--print_misclassified_test_images", action="store_true",
+                   help="list the test images the model gets wrong")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
 def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
@@ -95,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from helpers.backbones import BackboneError
+    from helpers.dataset import DatasetError
+    from helpers.predict import ModelError
 
     try:
         return args.func(args)
-    except (BackboneError, FileNotFoundError) as exc:
+    except (BackboneError, DatasetError, ModelError, FileNotFoundError) as exc:
         print(f"hashtag {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -55,11 +55,9 @@ def _decode_for_pipeline(path: bytes, size: int):
         return np.zeros((size, size, 3), np.uint8), str(exc).encode()
 
 
-def image_dataset(paths: Sequence[str], backbone, batch_size: int = DEFAULT_BATCH_SIZE):
-    """A tf.data pipeline of (preprocessed image batch, error-message batch)."""
+def decoded_images(paths: Sequence[str], size: int):
+    """An unbatched tf.data pipeline of (image float32 [0,1] size x size x 3, error message)."""
     from helpers.tf import tf
-
-    size = backbone.require_input_size()
 
     def load(path):
         image, error = tf.numpy_function(
@@ -76,9 +74,14 @@ def image_dataset(paths: Sequence[str], backbone, batch_size: int = DEFAULT_BATC
     options.threading.private_threadpool_size = workers
     return (tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
             .map(load, num_parallel_calls=workers, deterministic=True)
-            .batch(batch_size)
-            .prefetch(2)
             .with_options(options))
+
+
+def image_dataset(paths: Sequence[str], backbone, batch_size: int = DEFAULT_BATCH_SIZE):
+    """Batches of (preprocessed images, error messages) ready for the backbone."""
+    return (decoded_images(paths, backbone.require_input_size())
+            .batch(batch_size)
+            .prefetch(2))
 
 
 def extract_features(paths: Sequence[str | Path], backbone: str | LoadedBackbone = DEFAULT_BACKBONE,
