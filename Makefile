@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 IMAGES ?= hashtags
+HASHTAG = $(VENV)/bin/hashtag
 
 .PHONY: setup demo test bench clean
 
@@ -14,14 +15,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# The workshop offline: a synthetic sample set if $(IMAGES) has no hashtag folders yet,
+# then train -> (the summary shows test accuracy) -> predict one image of each hashtag.
 demo: setup
-	$(VENV)/bin/hashtag features $(IMAGES) --output features.npz
+	@if ! find $(IMAGES) -mindepth 2 -name '*.jpg' -print -quit 2>/dev/null | grep -q .; then \
+		$(HASHTAG) sample --dest $(IMAGES); fi
+	$(HASHTAG) train --image_dir $(IMAGES)
+	$(HASHTAG) predict --model models/latest $$(for d in $(IMAGES)/*/; do \
+		find "$$d" -maxdepth 1 -type f -iname '*.jp*g' | sort | head -n 1; done)
 
 test: setup
 	$(PY) -m pytest
 
 bench: setup
 	$(PY) bench/bench_features.py
+	$(PY) bench/bench_train.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
