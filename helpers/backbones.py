@@ -235,7 +235,7 @@ class LoadedBackbone:
 
     def features(self, images):
         """Feature vectors of a batch of preprocessed images (float32 in [0, 1])."""
-        return self.module(images, training=False) if _has_training_arg(self.module) \
+        return self.module(images, training=False) if has_training_arg(self.module) \
             else self.module(images)
 
     def keras_layer(self, trainable: bool = False):
@@ -247,10 +247,10 @@ class LoadedBackbone:
                               input_shape=(size, size, 3), name="backbone")
 
 
-def _has_training_arg(module) -> bool:
+def has_training_arg(module) -> bool:
     from helpers.tf import hub
 
-    return hub.keras_layer.func_has_training_argument(module)
+    return hub.keras_layer.funchas_training_argument(module)
 
 
 def load_backbone(spec: str | Backbone = DEFAULT_BACKBONE, input_size: int | None = None

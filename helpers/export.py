@@ -26,7 +26,7 @@ LATEST = "latest"
 
 
 def _serving_module(loaded, kernel, bias):
-    from helpers.backbones import _has_training_arg
+    from helpers.backbones import has_training_arg
     from helpers.tf import tf
 
     size = loaded.backbone.require_input_size()
@@ -34,7 +34,7 @@ def _serving_module(loaded, kernel, bias):
     module.backbone = loaded.module
     module.head_kernel = tf.Variable(kernel, trainable=False, name="head_kernel")
     module.head_bias = tf.Variable(bias, trainable=False, name="head_bias")
-    training_arg = _has_training_arg(loaded.module)
+    training_arg = has_training_arg(loaded.module)
 
     @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="images")])
     def predict_images(images):

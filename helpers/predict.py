@@ -47,7 +47,7 @@ class Predictor:
                 f"no model at {self.model_dir}: train one with 'hashtag train' "
                 "(or 'python retrain.py --image_dir ./hashtags/')")
         self.model_id = self.model_dir.resolve().name
-        self.labels = (self.model_dir / "labels.txt").read_text().split()
+        self.labels = (self.model_dir / "labels.txt").read_text().splitlines()
         config = json.loads((self.model_dir / "config.json").read_text())
         self.input_size = int(config["input_size"])
         self.backbone = config["backbone"]

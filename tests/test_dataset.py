@@ -35,8 +35,6 @@ def test_split_is_stable_when_images_are_added_and_renamed(tmp_path):
 
 
 def test_split_follows_the_percentages():
-    digests = [f"{i * 7919:064x}"[-64:] for i in range(1)]  # smoke: valid hex input
-    assert split_of(digests[0], 10, 10) in ("train", "validation", "test")
     rng = np.random.default_rng(0)
     splits = [split_of(rng.bytes(32).hex(), 10, 20) for _ in range(5000)]
     assert abs(splits.count("test") / 5000 - 0.20) < 0.03
@@ -52,9 +50,8 @@ def test_duplicates_unreadable_and_cross_hashtag_images_are_reported(tmp_path):
     (tmp_path / "blue" / "notes.txt").write_text("not an image, not even considered")
     dataset = scan(tmp_path)
     assert [p for p, _ in dataset.unreadable] == [str(tmp_path / "blue" / "broken.jpg")]
-    assert dataset.duplicates == [(str(tmp_path / "red" / "red_000.jpg"),
-                                   str(tmp_path / "red" / "copy_of_red.jpg"))] or \
-        dataset.duplicates == [(str(tmp_path / "red" / "copy_of_red.jpg"), str(red0))]
+    # files are read in name order, so the copy is kept and the original is the duplicate
+    assert dataset.duplicates == [(str(red0), str(tmp_path / "red" / "copy_of_red.jpg"))]
     assert len(dataset.cross_label) == 1
     assert sorted(dataset.cross_label[0][1])[0].endswith("also_red.jpg")
     copies = [item for item in dataset.items if item.digest == dataset.cross_label[0][0]]
