@@ -250,7 +250,7 @@ class LoadedBackbone:
 def has_training_arg(module) -> bool:
     from helpers.tf import hub
 
-    return hub.keras_layer.funchas_training_argument(module)
+    return hub.keras_layer.func_has_training_argument(module)
 
 
 def load_backbone(spec: str | Backbone = DEFAULT_BACKBONE, input_size: int | None = None
