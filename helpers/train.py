@@ -116,19 +116,17 @@ def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]
     return {i: float(len(labels) / (classes * c)) if c else 0.0 for i, c in enumerate(counts)}
 
 
-class _LearningRateLogger:
-    """Keras callback that puts the current learning rate into the epoch logs."""
+def _learning_rate_logger():
+    """A Keras callback that puts the current learning rate into the epoch logs."""
+    from helpers.tf import keras
 
-    def __new__(cls):
-        from helpers.tf import keras
+    def on_epoch_end(epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.backend.get_value(
+                callback.model.optimizer.learning_rate))
 
-        class LearningRateLogger(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if logs is not None:
-                    logs["learning_rate"] = float(
-                        keras.backend.get_value(self.model.optimizer.learning_rate))
-
-        return LearningRateLogger()
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+    return callback
 
 
 def _progress_callback(total_epochs: int, desc: str, enabled: bool):
@@ -159,7 +157,7 @@ def _callbacks(config, run_dir: Path, has_validation: bool, epochs: int, desc: s
     monitor = "val_loss" if has_validation else "loss"
     extra = [keras.callbacks.LambdaCallback(on_epoch_end=fn) for fn in extra]
     return [
-        _LearningRateLogger(),  # before TensorBoard, so the rate is in the logs it writes
+        _learning_rate_logger(),  # before TensorBoard, so the rate is in the logs it writes
         keras.callbacks.TensorBoard(log_dir=str(run_dir), write_graph=False, profile_batch=0),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience,
                                       restore_best_weights=True),

@@ -161,7 +161,10 @@ def test_augment_and_fine_tune_train_through_the_backbone(tmp_path, colour_image
                            backbone_epochs=2, fine_tune_learning_rate=1e-3), progress=False)
     assert result.metrics["epochs_trained"] >= 2
     assert result.metrics["test_accuracy"] >= 0.6
-    assert (result.run_dir / "backbone" / "train").is_dir()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    backbone_tags = EventAccumulator(str(result.run_dir / "backbone" / "train")).Reload().Tags()
+    assert {"epoch_loss", "epoch_learning_rate"} <= set(backbone_tags["tensors"])
     assert (result.model_dir / "saved_model.pb").exists()
 
 
