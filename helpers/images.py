@@ -39,6 +39,25 @@ def list_images(folder: str | Path) -> list[Path]:
         and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+_MAGIC = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The image format named by the first bytes, or None (HTML, SVG, text, ...)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    return None
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB: greys, palettes, CMYK, alpha, 16-bit."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
