@@ -125,6 +125,16 @@ def _cmd_predict(args) -> int:
     return 1 if failures else 0
 
 
+def _cmd_serve(args) -> int:
+    from helpers.serve import ServiceConfig, run_server
+
+    logging.getLogger("hashtag.access").setLevel(logging.INFO)
+    logging.getLogger("helpers.serve").setLevel(logging.INFO)
+    overrides = {"model_dir": str(args.model)} if args.model else {}
+    run_server(ServiceConfig.from_env(**overrides), args.host, args.port, args.threads, args.dev)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashtag",
@@ -181,6 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", "-k", type=int, default=3, help="how many hashtags (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "serve", help="run the prediction API (JSON over HTTP)",
+        description="Serve a trained model: GET /?picture=URL (the original workshop's call), "
+                    "POST /predict (uploads, raw bodies or JSON URLs), /healthz, /labels, /model, "
+                    "POST /reload, and POST /train when HASHTAG_TRAIN_TOKEN is set. Runs under "
+                    "gunicorn; access logs are JSON lines on stderr. Environment: HASHTAG_MODEL, "
+                    "HASHTAG_IMAGE_DIR, HASHTAG_TRAIN_TOKEN, HASHTAG_ALLOW_PRIVATE_URLS=1, "
+                    "HASHTAG_ALLOW_HOSTS=host1,host2.")
+    p.add_argument("--model", "-m", type=Path, default=None,
+                   help="model folder (default: $HASHTAG_MODEL or models/latest)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 for every interface (default: %(default)s)")
+    p.add_argument("--port", "-p", type=int, default=5000, help="default: %(default)s")
+    p.add_argument("--threads", type=int, default=8, help="request threads (default: %(default)s)")
+    p.add_argument("--dev", action="store_true", help="Flask's development server instead")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -20,7 +20,15 @@ _BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white
 
 
 class ImageError(ValueError):
-    """A file or byte string that cannot be decoded into an RGB image."""
+    """A file or byte string that cannot be decoded into an RGB image.
+
+    ``code`` says which kind: ``empty``, ``not_an_image``, ``too_many_pixels``,
+    ``undecodable`` (a known format, but damaged) or ``unreadable`` (file I/O).
+    """
+
+    def __init__(self, message: str, code: str = "undecodable"):
+        super().__init__(message)
+        self.code = code
 
 
 def is_image_name(path: str | Path) -> bool:
@@ -87,12 +95,13 @@ def decode_image(data: bytes, size: int | None = None, max_pixels: int = MAX_PIX
     at a reduced scale first (Pillow's draft mode), a large saving on photos.
     """
     if not data:
-        raise ImageError("empty file")
+        raise ImageError("empty file", "empty")
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > max_pixels:
                 raise ImageError(
-                    f"{img.width}x{img.height} pixels is more than the limit of {max_pixels:,}")
+                    f"{img.width}x{img.height} pixels is more than the limit of {max_pixels:,}",
+                    "too_many_pixels")
             if size and img.format == "JPEG":
                 img.draft("RGB", (size, size))
             img.load()
@@ -103,8 +112,10 @@ def decode_image(data: bytes, size: int | None = None, max_pixels: int = MAX_PIX
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError("not an image (unrecognised format)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError("not an image (unrecognised format)", "not_an_image") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(str(exc), "too_many_pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"cannot decode image: {exc}") from None
 
 
@@ -114,5 +125,5 @@ def read_image(path: str | Path, size: int | None = None, max_pixels: int = MAX_
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+        raise ImageError(f"cannot read file: {exc.strerror or exc}", "unreadable") from None
     return decode_image(data, size=size, max_pixels=max_pixels)
