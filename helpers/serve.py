@@ -255,9 +255,9 @@ class Trainer:
                         **self.config.train_overrides, **overrides}
             result = train(TrainConfig(**settings), progress=False, callbacks=[progress])
             job.model, job.test_accuracy = str(result.model_dir), result.metrics["test_accuracy"]
-            job.status = "succeeded"
             with contextlib.suppress(ModelError):
-                self.holder.reload()
+                self.holder.reload()  # before "succeeded": a client polling sees the new model
+            job.status = "succeeded"
         except Exception as exc:  # the job reports any failure; the server stays up
             log.exception("training job %s failed", job.id)
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
