@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import os
 import socket
 import ssl
 import time
@@ -55,6 +56,13 @@ class FetchPolicy:
     deadline: float = 20.0  # seconds for the whole download, redirects included
     max_redirects: int = 5
     require_image: bool = True
+
+    @classmethod
+    def from_env(cls) -> FetchPolicy:
+        """HASHTAG_ALLOW_PRIVATE_URLS=1 and HASHTAG_ALLOW_HOSTS=a,b loosen the address check."""
+        hosts = os.environ.get("HASHTAG_ALLOW_HOSTS", "")
+        return cls(allow_private=os.environ.get("HASHTAG_ALLOW_PRIVATE_URLS") == "1",
+                   allow_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()))
 
 
 def is_url(text: str) -> bool:

@@ -74,13 +74,10 @@ class ServiceConfig:
     @classmethod
     def from_env(cls, **overrides) -> ServiceConfig:
         env = os.environ
-        hosts = frozenset(h.strip().lower() for h in env.get("HASHTAG_ALLOW_HOSTS", "").split(",")
-                          if h.strip())
         config = cls(
             model_dir=env.get("HASHTAG_MODEL", cls.model_dir),
             image_dir=env.get("HASHTAG_IMAGE_DIR", cls.image_dir),
-            fetch=FetchPolicy(allow_private=env.get("HASHTAG_ALLOW_PRIVATE_URLS") == "1",
-                              allow_hosts=hosts),
+            fetch=FetchPolicy.from_env(),
             train_token=env.get(TOKEN_ENV) or None)
         for key, value in overrides.items():
             setattr(config, key, value)

@@ -59,6 +59,7 @@ class TrainConfig:
     random_crop: float = 10.0  # percent of margin cropped away at most
     random_scale: float = 10.0  # percent of zoom in or out at most
     random_brightness: float = 10.0  # percent brightness change at most
+    random_rotation: float = 0.0  # degrees of rotation at most
     fine_tune: bool = False
     backbone_epochs: int = 5
     fine_tune_learning_rate: float = 1e-5
@@ -312,7 +313,20 @@ def _augmentation(config: TrainConfig):
     if config.random_brightness:
         layers.append(keras.layers.RandomBrightness(
             config.random_brightness / 100, value_range=(0.0, 1.0), seed=config.seed))
+    if config.random_rotation:
+        layers.append(keras.layers.RandomRotation(
+            config.random_rotation / 360, fill_mode="reflect", seed=config.seed))
     return layers
+
+
+def augmentation_preview(image: np.ndarray, config: TrainConfig, count: int = 8) -> list:
+    """``count`` randomly distorted versions of one uint8 image, exactly as training sees them."""
+    from helpers.tf import keras, tf
+
+    pipeline = keras.Sequential(_augmentation(config))
+    batch = tf.repeat(tf.image.convert_image_dtype(image[None], tf.float32), count, axis=0)
+    out = pipeline(batch, training=True) if pipeline.layers else batch
+    return [np.clip(x, 0, 1) for x in out.numpy()]
 
 
 def fit_through_backbone(config, loaded, head, items_train, items_val, dataset, run_dir,
@@ -471,6 +485,7 @@ def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()
                     misclassified.append({"path": item.path, "true": item.label,
                                           "predicted": dataset.labels[int(p.argmax())],
                                           "probability": float(p.max())})
+    metrics["misclassified"] = misclassified
     if not by_split["test"]:
         log.warning("the test split is empty: no test accuracy (add images)")
 
