@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=8, help="request threads (default: %(default)s)")
     p.add_argument("--dev", action="store_true", help="Flask's development server instead")
     p.set_defaults(func=_cmd_serve)
+
+    from helpers.scrape import add_commands as add_data_commands  # scrape, import, import-urls
+
+    add_data_commands(sub)
     return parser
 
 
