@@ -104,3 +104,16 @@ def file_server():
 def cosine(a, b) -> float:
     a, b = np.ravel(a), np.ravel(b)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.fixture(scope="session")
+def sample_model(tmp_path_factory, lite0):
+    """A real model: EfficientNet-Lite0 + head trained on three synthetic sample hashtags."""
+    from helpers.sample import generate_sample
+    from helpers.train import TrainConfig, train
+
+    tmp = tmp_path_factory.mktemp("sample-model")
+    generate_sample(tmp / "hashtags", per_tag=12, tags=("sunset", "forest", "snow"))
+    result = train(TrainConfig(image_dir=str(tmp / "hashtags"), runs_dir=str(tmp / "runs"),
+                               models_dir=str(tmp / "models")), progress=False)
+    return tmp / "hashtags", result.model_dir

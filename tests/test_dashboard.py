@@ -80,8 +80,8 @@ def browser():
         browser.close()
 
 
-def test_dashboard_in_a_real_browser(colour_model, browser, tmp_path):
-    images, model_dir = colour_model
+def test_dashboard_in_a_real_browser(sample_model, browser):
+    images, model_dir = sample_model
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or "voila"
@@ -90,8 +90,7 @@ def test_dashboard_in_a_real_browser(colour_model, browser, tmp_path):
         [voila, str(REPO / "notebooks" / "dashboard.ipynb"), "--no-browser", f"--port={port}",
          "--Voila.ip=127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True)
-    red = sorted((images / "red").iterdir())[0]
-    blue = sorted((images / "blue").iterdir())[0]
+    sunset, snow = images / "sunset" / "sunset_001.jpg", images / "snow" / "snow_001.jpg"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -107,10 +106,10 @@ def test_dashboard_in_a_real_browser(colour_model, browser, tmp_path):
         assert "knows:" in page.inner_text(".hp-model")
         page.screenshot(path=str(ARTIFACTS / "dashboard-empty.png"))
 
-        with FolderServer(red.parent) as site:
-            page.fill(".hp-url-1 input", f"{site.url}/{red.name}")
+        with FolderServer(sunset.parent) as site:
+            page.fill(".hp-url-1 input", f"{site.url}/{sunset.name}")
             page.click(".hp-predict-1")
-            page.wait_for_selector(".hp-result-1 :text('#red')", timeout=60_000)
+            page.wait_for_selector(".hp-result-1 :text('#sunset')", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "dashboard-url.png"))
 
         page.click(".hp-compare input")
@@ -118,8 +117,8 @@ def test_dashboard_in_a_real_browser(colour_model, browser, tmp_path):
         # file chooser it raises, as a person would
         with page.expect_file_chooser() as chooser:
             page.click(".hp-upload-2")
-        chooser.value.set_files(str(blue))
-        page.wait_for_selector(".hp-result-2 :text('#blue')", timeout=60_000)
+        chooser.value.set_files(str(snow))
+        page.wait_for_selector(".hp-result-2 :text('#snow')", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"))
 
         page.fill(".hp-url-1 input", "http://127.0.0.1:1/nothing.jpg")

@@ -297,16 +297,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_app_sh_serves_the_original_curl_with_efficientnet_lite0(tmp_path, lite0, image_server):
-    from helpers.sample import generate_sample
-
-    generate_sample(tmp_path / "hashtags", per_tag=12, tags=("sunset", "forest", "snow"))
-    result = train(TrainConfig(image_dir=str(tmp_path / "hashtags"), runs_dir=str(tmp_path / "r"),
-                               models_dir=str(tmp_path / "models"), min_images=5), progress=False)
-    snow = (tmp_path / "hashtags" / "snow" / "snow_000.jpg").read_bytes()
+def test_app_sh_serves_the_original_curl_with_efficientnet_lite0(sample_model, image_server):
+    images, model_dir = sample_model
+    snow = (images / "snow" / "snow_000.jpg").read_bytes()
     Handler.routes["/snow.jpg"] = lambda h: send(h, snow)
     port = _free_port()
-    env = {**os.environ, "HASHTAG_MODEL": str(result.model_dir), "HASHTAG_ALLOW_HOSTS": "localhost",
+    env = {**os.environ, "HASHTAG_MODEL": str(model_dir), "HASHTAG_ALLOW_HOSTS": "localhost",
            "HOST": "127.0.0.1", "PORT": str(port), "PATH": f"{Path(sys.executable).parent}:"
            + os.environ.get("PATH", "")}
     server = subprocess.Popen([str(REPO / "app.sh")], env=env, stderr=subprocess.PIPE, text=True)
