@@ -57,11 +57,6 @@ class Workspace:
     def epochs(self) -> int:
         return 30 if self.quick else 200
 
-    @property
-    def backbones(self) -> tuple[str, ...]:
-        """Backbones the notebooks compare: one offline network in quick mode."""
-        return ("efficientnet_lite0",) if self.quick else ("efficientnet_lite0", "inception_v3")
-
     def train_config(self, **overrides):
         """A TrainConfig pointing at this workspace, sized for the mode."""
         from helpers.train import TrainConfig
