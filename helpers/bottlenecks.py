@@ -81,8 +81,13 @@ class CachedFeatures:
     failed: list[tuple[str, str]]  # (path, reason) for items that could not be decoded
 
 
-def cached_features(items: Sequence, cache: BottleneckCache, load_backbone_fn,
-                    batch_size: int = 32, progress: bool = True) -> CachedFeatures:
+def cached_features(
+    items: Sequence,
+    cache: BottleneckCache,
+    load_backbone_fn,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> CachedFeatures:
     """Features for ``items`` (objects with .path and .digest), extracting only cache misses.
 
     ``load_backbone_fn()`` is called only if something must be extracted, so a
@@ -98,8 +103,9 @@ def cached_features(items: Sequence, cache: BottleneckCache, load_backbone_fn,
     failed: list[tuple[str, str]] = []
     computed = 0
     if missing:
-        result = extract_features(list(missing.values()), load_backbone_fn(),
-                                  batch_size=batch_size, progress=progress)
+        result = extract_features(
+            list(missing.values()), load_backbone_fn(), batch_size=batch_size, progress=progress
+        )
         digest_of = {path: digest for digest, path in missing.items()}
         for path, vector in zip(result.paths, result.features):
             vectors[digest_of[path]] = vector
@@ -107,6 +113,9 @@ def cached_features(items: Sequence, cache: BottleneckCache, load_backbone_fn,
         computed, failed = len(result.paths), result.skipped
     kept = [item for item in items if vectors[item.digest] is not None]
     dim = len(vectors[kept[0].digest]) if kept else 0
-    features = (np.stack([vectors[i.digest] for i in kept]).astype(np.float32) if kept
-                else np.zeros((0, dim), np.float32))
+    features = (
+        np.stack([vectors[i.digest] for i in kept]).astype(np.float32)
+        if kept
+        else np.zeros((0, dim), np.float32)
+    )
     return CachedFeatures(features, kept, computed, failed)

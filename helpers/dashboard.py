@@ -49,10 +49,18 @@ class Panel:
         self.button.on_click(lambda _: self.predict_url(self.url.value.strip()))
         self.url.continuous_update = False
         self.upload.observe(self._on_upload, names="value")
-        self.box = w.VBox([w.HTML(f"<b>Picture {number}</b>"),
-                           w.HBox([self.url, self.button]), self.upload, self.message,
-                           self.picture, self.result, self.chart],
-                          layout=w.Layout(padding="8px", border="1px solid #ddd"))
+        self.box = w.VBox(
+            [
+                w.HTML(f"<b>Picture {number}</b>"),
+                w.HBox([self.url, self.button]),
+                self.upload,
+                self.message,
+                self.picture,
+                self.result,
+                self.chart,
+            ],
+            layout=w.Layout(padding="8px", border="1px solid #ddd"),
+        )
 
     def _on_upload(self, change) -> None:
         files = change["new"]
@@ -119,7 +127,9 @@ def _png(rgb) -> bytes:
 class Dashboard:
     """The whole page: which model answers, one or two picture panels."""
 
-    def __init__(self, model_dir: str | Path | None = None, fetch_policy: FetchPolicy | None = None):
+    def __init__(
+        self, model_dir: str | Path | None = None, fetch_policy: FetchPolicy | None = None
+    ):
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         self.fetch_policy = fetch_policy or FetchPolicy.from_env()
         self.predictor: Predictor | None = None
@@ -127,17 +137,21 @@ class Dashboard:
         try:
             self.predictor = Predictor(self.model_dir)
         except ModelError:
-            self.model_problem = ("No trained model yet: run 04_retrain.ipynb "
-                                  "(or `hashtag train`), then reload this page.")
+            self.model_problem = (
+                "No trained model yet: run 04_retrain.ipynb "
+                "(or `hashtag train`), then reload this page."
+            )
         self.panels = [Panel(self, 1), Panel(self, 2)]
 
     def widget(self):
         import ipywidgets as w
 
         if self.predictor:
-            header = (f"Model <code>{self.predictor.model_id}</code> "
-                      f"({self.predictor.backbone}) knows: "
-                      + " ".join(f"#{x}" for x in self.predictor.labels))
+            header = (
+                f"Model <code>{self.predictor.model_id}</code> "
+                f"({self.predictor.backbone}) knows: "
+                + " ".join(f"#{x}" for x in self.predictor.labels)
+            )
         else:
             header = f'<span style="color:#b91c1c">{self.model_problem}</span>'
         info = w.HTML(header)
@@ -151,5 +165,11 @@ class Dashboard:
             second.layout.display = "" if change["new"] else "none"
 
         compare.observe(toggle, names="value")
-        return w.VBox([w.HTML("<h2>Which hashtag is this?</h2>"), info, compare,
-                       w.HBox([self.panels[0].box, second])])
+        return w.VBox(
+            [
+                w.HTML("<h2>Which hashtag is this?</h2>"),
+                info,
+                compare,
+                w.HBox([self.panels[0].box, second]),
+            ]
+        )

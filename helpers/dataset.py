@@ -64,8 +64,10 @@ class Dataset:
         """A small table of images per hashtag and split, then what was noticed."""
         lines = [f"{'hashtag':<20} {'train':>6} {'val':>6} {'test':>6} {'total':>6}"]
         for label, row in self.counts().items():
-            lines.append(f"#{label:<19} {row['train']:>6} {row['validation']:>6} "
-                         f"{row['test']:>6} {sum(row.values()):>6}")
+            lines.append(
+                f"#{label:<19} {row['train']:>6} {row['validation']:>6} "
+                f"{row['test']:>6} {sum(row.values()):>6}"
+            )
         totals = [len(self.split(s)) for s in SPLITS]
         lines.append(f"{'all':<20} {totals[0]:>6} {totals[1]:>6} {totals[2]:>6} {sum(totals):>6}")
         for path, reason in self.unreadable:
@@ -99,16 +101,23 @@ def find_labelled_files(root: str | Path) -> dict[str, list[Path]]:
         raise DatasetError(f"image folder {root} does not exist")
     found = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and not p.name.startswith(".") and is_image_name(p))
+        files = sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and is_image_name(p)
+        )
         if files:
             found[folder.name] = files
     return found
 
 
-def scan(root: str | Path, validation_pct: float = 10, testing_pct: float = 10,
-         min_images: int = DEFAULT_MIN_IMAGES, known_good: set[str] | frozenset = frozenset()
-         ) -> Dataset:
+def scan(
+    root: str | Path,
+    validation_pct: float = 10,
+    testing_pct: float = 10,
+    min_images: int = DEFAULT_MIN_IMAGES,
+    known_good: set[str] | frozenset = frozenset(),
+) -> Dataset:
     """Check, deduplicate and split the images under ``root``.
 
     Args:
@@ -127,7 +136,8 @@ def scan(root: str | Path, validation_pct: float = 10, testing_pct: float = 10,
     if len(files) < 2:
         raise DatasetError(
             f"found {len(files)} hashtag folder(s) with images in {root}; a classifier needs "
-            "at least two (hashtags/<tag>/*.jpg). Try 'hashtag sample' for an offline set.")
+            "at least two (hashtags/<tag>/*.jpg). Try 'hashtag sample' for an offline set."
+        )
     items, unreadable, duplicates = [], [], []
     first_seen: dict[tuple[str, str], str] = {}
     by_digest: dict[str, list[str]] = defaultdict(list)
@@ -145,8 +155,9 @@ def scan(root: str | Path, validation_pct: float = 10, testing_pct: float = 10,
                 continue
             first_seen[(label, digest)] = str(path)
             by_digest[digest].append(str(path))
-            items.append(Item(str(path), label, digest,
-                              split_of(digest, validation_pct, testing_pct)))
+            items.append(
+                Item(str(path), label, digest, split_of(digest, validation_pct, testing_pct))
+            )
     cross = [(d, paths) for d, paths in by_digest.items() if len(paths) > 1]
     dataset = Dataset(str(root), list(files), items, unreadable, duplicates, cross)
     _check_counts(dataset, min_images)
@@ -162,12 +173,16 @@ def _check_counts(dataset: Dataset, min_images: int) -> None:
         listing = ", ".join(f"#{label} ({n})" for label, n in too_few.items())
         raise DatasetError(
             f"too few usable images for {listing}: at least {min_images} per hashtag are "
-            "needed. Add images, remove the folder, or lower --min_images.")
+            "needed. Add images, remove the folder, or lower --min_images."
+        )
     for label in dataset.labels:
         if per_label[label] < WARN_BELOW:
             dataset.warnings.append(
-                f"#{label} has only {per_label[label]} images; {WARN_BELOW}+ give a steadier model")
+                f"#{label} has only {per_label[label]} images; {WARN_BELOW}+ give a steadier model"
+            )
         train = sum(1 for i in dataset.items if i.label == label and i.split == "train")
         if train == 0:
-            raise DatasetError(f"#{label} has no training images after the split; add images "
-                               "or lower --validation_percentage / --testing_percentage")
+            raise DatasetError(
+                f"#{label} has no training images after the split; add images "
+                "or lower --validation_percentage / --testing_percentage"
+            )

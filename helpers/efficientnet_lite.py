@@ -66,8 +66,9 @@ def weights_path() -> Path:
 
 
 def _conv_bn(x, filters, kernel, stride, name, activation=True):
-    x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False,
-                            name=f"{name}_conv")(x)
+    x = keras.layers.Conv2D(
+        filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x) if activation else x
 
@@ -78,8 +79,9 @@ def _block(x, index, stage: Stage, channels_in, stride):
     hidden = channels_in * stage.expand
     if stage.expand != 1:
         x = _conv_bn(x, hidden, 1, 1, f"{name}_expand")
-    x = keras.layers.DepthwiseConv2D(stage.kernel, stride, padding="same", use_bias=False,
-                                     name=f"{name}_dw_conv")(x)
+    x = keras.layers.DepthwiseConv2D(
+        stage.kernel, stride, padding="same", use_bias=False, name=f"{name}_dw_conv"
+    )(x)
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
     x = keras.layers.ReLU(6.0, name=f"{name}_dw_relu6")(x)
     x = _conv_bn(x, stage.channels_out, 1, 1, f"{name}_project", activation=False)
@@ -116,8 +118,13 @@ def build_model(input_size: int = INPUT_SIZE) -> keras.Model:
 
 def _torch_to_keras_names():
     """Map each Keras layer name to the torch prefixes of its weights."""
-    names = {"stem_conv": "_conv_stem", "stem_bn": "_bn0",
-             "head_conv": "_conv_head", "head_bn": "_bn1", "imagenet_logits": "_fc"}
+    names = {
+        "stem_conv": "_conv_stem",
+        "stem_bn": "_bn0",
+        "head_conv": "_conv_head",
+        "head_bn": "_bn1",
+        "imagenet_logits": "_fc",
+    }
     for index, stage, _, _ in _blocks():
         torch = f"_blocks.{index}"
         keras_name = f"block{index:02d}"
@@ -151,7 +158,8 @@ def check_state_dict(state) -> None:
         raise WeightsMismatch(
             f"expected EfficientNet-Lite0 weights ({EXPECTED_TENSORS} tensors, "
             f"{EXPECTED_NUMBERS:,} numbers) but the file holds {len(state)} tensors, "
-            f"{numbers:,} numbers")
+            f"{numbers:,} numbers"
+        )
 
 
 def load_pretrained(path: str | Path | None = None, input_size: int = INPUT_SIZE) -> keras.Model:
@@ -167,7 +175,8 @@ def load_pretrained(path: str | Path | None = None, input_size: int = INPUT_SIZE
             if tuple(variable.shape) != value.shape:
                 raise WeightsMismatch(
                     f"{prefix}: file shape {value.shape} does not fit layer "
-                    f"{keras_name} {tuple(variable.shape)}")
+                    f"{keras_name} {tuple(variable.shape)}"
+                )
         layer.set_weights(values)
         used.update(k for k in state if k.startswith(prefix + "."))
     unused = [k for k in state if k not in used and not k.endswith("num_batches_tracked")]
@@ -176,5 +185,6 @@ def load_pretrained(path: str | Path | None = None, input_size: int = INPUT_SIZE
     if model.count_params() != EXPECTED_KERAS_PARAMS:
         raise WeightsMismatch(
             f"built model has {model.count_params():,} parameters, "
-            f"expected {EXPECTED_KERAS_PARAMS:,}")
+            f"expected {EXPECTED_KERAS_PARAMS:,}"
+        )
     return model

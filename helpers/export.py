@@ -38,8 +38,9 @@ def _serving_module(loaded, kernel, bias):
 
     @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="images")])
     def predict_images(images):
-        features = module.backbone(images, training=False) if training_arg \
-            else module.backbone(images)
+        features = (
+            module.backbone(images, training=False) if training_arg else module.backbone(images)
+        )
         logits = tf.matmul(features, module.head_kernel) + module.head_bias
         return {"probabilities": tf.nn.softmax(logits)}
 
@@ -50,8 +51,9 @@ def _serving_module(loaded, kernel, bias):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_bytes(image_bytes):
-        images = tf.map_fn(decode_one, image_bytes,
-                           fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+        images = tf.map_fn(
+            decode_one, image_bytes, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32)
+        )
         return predict_images(images)
 
     module.predict_images = predict_images
@@ -62,39 +64,59 @@ def _serving_module(loaded, kernel, bias):
 def _model_card(metrics: dict) -> str:
     acc = metrics.get("test_accuracy")
     lines = [
-        f"# Hashtag classifier `{metrics['run']}`", "",
+        f"# Hashtag classifier `{metrics['run']}`",
+        "",
         f"Predicts one of {len(metrics['labels'])} hashtags: "
-        + ", ".join(f"#{label}" for label in metrics["labels"]) + ".", "",
+        + ", ".join(f"#{label}" for label in metrics["labels"])
+        + ".",
+        "",
         f"- Backbone: `{metrics['backbone']}` ({metrics['input_size']}x{metrics['input_size']} "
         "input), pretrained on ImageNet; a softmax head trained on hashtag folders.",
         f"- Data: {metrics['counts']['train']} training, {metrics['counts']['validation']} "
         f"validation, {metrics['counts']['test']} test images (split by content hash).",
         f"- Test accuracy: {acc:.3f}" if acc is not None else "- Test accuracy: no test images",
-        f"- Trained: {metrics['created']}, {metrics['duration_seconds']} s.", "",
+        f"- Trained: {metrics['created']}, {metrics['duration_seconds']} s.",
+        "",
         "Limits: hashtags are noisy labels chosen by posters, not by annotators; the model only",
         "knows these hashtags and always answers one of them, even for an unrelated picture.",
-        "Use it to explore, not to judge people or their posts.", "",
+        "Use it to explore, not to judge people or their posts.",
+        "",
         "Files: SavedModel here (`serving_default`: encoded image bytes -> probabilities),",
         "`labels.txt` (one hashtag per line, in output order), `metrics.json`, `config.json`.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def export_model(loaded, kernel, bias, labels: list[str], target: Path, metrics: dict,
-                 config) -> Path:
+def export_model(
+    loaded, kernel, bias, labels: list[str], target: Path, metrics: dict, config
+) -> Path:
     """Write the SavedModel and its side files into ``target`` atomically."""
     from helpers.tf import tf
 
     target = Path(target)
     module = _serving_module(loaded, kernel, bias)
     with atomic_directory(target) as tmp:
-        tf.saved_model.save(module, str(tmp), signatures={
-            "serving_default": module.serve_bytes, "predict_images": module.predict_images})
+        tf.saved_model.save(
+            module,
+            str(tmp),
+            signatures={
+                "serving_default": module.serve_bytes,
+                "predict_images": module.predict_images,
+            },
+        )
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (tmp / "config.json").write_text(json.dumps({
-            "backbone": loaded.backbone.name, "input_size": loaded.backbone.input_size,
-            "labels": labels, "train_config": dataclasses.asdict(config)}, indent=2))
+        (tmp / "config.json").write_text(
+            json.dumps(
+                {
+                    "backbone": loaded.backbone.name,
+                    "input_size": loaded.backbone.input_size,
+                    "labels": labels,
+                    "train_config": dataclasses.asdict(config),
+                },
+                indent=2,
+            )
+        )
         (tmp / "MODEL_CARD.md").write_text(_model_card(metrics))
     return target
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -41,8 +41,12 @@ class FeatureSet:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, features=self.features, paths=np.array(self.paths, dtype=str),
-                     backbone=np.array(self.backbone))
+            np.savez(
+                f,
+                features=self.features,
+                paths=np.array(self.paths, dtype=str),
+                backbone=np.array(self.backbone),
+            )
         tmp.replace(path)
         return path
 
@@ -61,7 +65,8 @@ def decoded_images(paths: Sequence[str], size: int):
 
     def load(path):
         image, error = tf.numpy_function(
-            _decode_for_pipeline, [path, size], [tf.uint8, tf.string], stateful=False)
+            _decode_for_pipeline, [path, size], [tf.uint8, tf.string], stateful=False
+        )
         image.set_shape([size, size, 3])
         error.set_shape([])
         return tf.image.convert_image_dtype(image, tf.float32), error
@@ -72,20 +77,24 @@ def decoded_images(paths: Sequence[str], size: int):
     workers = os.cpu_count() or 1
     options = tf.data.Options()
     options.threading.private_threadpool_size = workers
-    return (tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
-            .map(load, num_parallel_calls=workers, deterministic=True)
-            .with_options(options))
+    return (
+        tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
+        .map(load, num_parallel_calls=workers, deterministic=True)
+        .with_options(options)
+    )
 
 
 def image_dataset(paths: Sequence[str], backbone, batch_size: int = DEFAULT_BATCH_SIZE):
     """Batches of (preprocessed images, error messages) ready for the backbone."""
-    return (decoded_images(paths, backbone.require_input_size())
-            .batch(batch_size)
-            .prefetch(2))
+    return decoded_images(paths, backbone.require_input_size()).batch(batch_size).prefetch(2)
 
 
-def extract_features(paths: Sequence[str | Path], backbone: str | LoadedBackbone = DEFAULT_BACKBONE,
-                     batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> FeatureSet:
+def extract_features(
+    paths: Sequence[str | Path],
+    backbone: str | LoadedBackbone = DEFAULT_BACKBONE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = True,
+) -> FeatureSet:
     """Embed image files with a backbone.
 
     Args:
@@ -106,12 +115,16 @@ def extract_features(paths: Sequence[str | Path], backbone: str | LoadedBackbone
     started = time.perf_counter()
     chunks, kept, skipped = [], [], []
     position = 0
-    with tqdm(total=len(paths), unit="img", desc=f"features ({loaded.backbone.name})",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(paths),
+        unit="img",
+        desc=f"features ({loaded.backbone.name})",
+        disable=not progress,
+    ) as bar:
         for images, errors in image_dataset(paths, loaded.backbone, batch_size):
             errors = errors.numpy()
             ok = errors == b""
-            batch_paths = paths[position:position + len(errors)]
+            batch_paths = paths[position : position + len(errors)]
             position += len(errors)
             for p, reason in zip(batch_paths, errors):
                 if reason:
@@ -122,6 +135,7 @@ def extract_features(paths: Sequence[str | Path], backbone: str | LoadedBackbone
                 kept.extend(p for p, good in zip(batch_paths, ok) if good)
             bar.update(len(errors))
     dim = chunks[0].shape[1] if chunks else (loaded.backbone.feature_dim or 0)
-    features = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, dim), np.float32)
-    return FeatureSet(features, kept, skipped, loaded.backbone.name,
-                      time.perf_counter() - started)
+    features = (
+        np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, dim), np.float32)
+    )
+    return FeatureSet(features, kept, skipped, loaded.backbone.name, time.perf_counter() - started)

@@ -61,8 +61,10 @@ class FetchPolicy:
     def from_env(cls) -> FetchPolicy:
         """HASHTAG_ALLOW_PRIVATE_URLS=1 and HASHTAG_ALLOW_HOSTS=a,b loosen the address check."""
         hosts = os.environ.get("HASHTAG_ALLOW_HOSTS", "")
-        return cls(allow_private=os.environ.get("HASHTAG_ALLOW_PRIVATE_URLS") == "1",
-                   allow_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()))
+        return cls(
+            allow_private=os.environ.get("HASHTAG_ALLOW_PRIVATE_URLS") == "1",
+            allow_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
+        )
 
 
 def is_url(text: str) -> bool:
@@ -76,8 +78,9 @@ def _check_address(ip: str, policy: FetchPolicy) -> None:
     if policy.allow_private:
         return
     if not address.is_global or address.is_multicast or address.is_reserved:
-        raise FetchError(f"refusing to fetch from a non-public address ({address})",
-                         400, "forbidden_address")
+        raise FetchError(
+            f"refusing to fetch from a non-public address ({address})", 400, "forbidden_address"
+        )
 
 
 def _resolve(host: str, port: int, policy: FetchPolicy) -> list[str]:
@@ -112,8 +115,12 @@ def _open(parts: urllib.parse.SplitResult, policy: FetchPolicy):
     port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = _resolve(parts.hostname, port, policy)
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname, port, timeout=policy.connect_timeout,
-                                           context=ssl.create_default_context())
+        conn = http.client.HTTPSConnection(
+            parts.hostname,
+            port,
+            timeout=policy.connect_timeout,
+            context=ssl.create_default_context(),
+        )
     else:
         conn = http.client.HTTPConnection(parts.hostname, port, timeout=policy.connect_timeout)
 
@@ -130,8 +137,15 @@ def _open(parts: urllib.parse.SplitResult, policy: FetchPolicy):
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    conn.request("GET", path, headers={"User-Agent": "hashtag-predictor/1",
-                                       "Accept": "image/*", "Accept-Encoding": "identity"})
+    conn.request(
+        "GET",
+        path,
+        headers={
+            "User-Agent": "hashtag-predictor/1",
+            "Accept": "image/*",
+            "Accept-Encoding": "identity",
+        },
+    )
     conn.sock.settimeout(policy.read_timeout)
     return conn, conn.getresponse()
 
@@ -139,8 +153,11 @@ def _open(parts: urllib.parse.SplitResult, policy: FetchPolicy):
 def _read_limited(response, policy: FetchPolicy, started: float, url: str) -> bytes:
     declared = response.getheader("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > policy.max_bytes:
-        raise FetchError(f"the image is {int(declared):,} bytes, over the {policy.max_bytes:,} "
-                         "byte limit", 413, "too_large")
+        raise FetchError(
+            f"the image is {int(declared):,} bytes, over the {policy.max_bytes:,} byte limit",
+            413,
+            "too_large",
+        )
     chunks, size = [], 0
     while True:
         if time.monotonic() - started > policy.deadline:
@@ -150,8 +167,9 @@ def _read_limited(response, policy: FetchPolicy, started: float, url: str) -> by
             return b"".join(chunks)
         size += len(chunk)
         if size > policy.max_bytes:
-            raise FetchError(f"the image is over the {policy.max_bytes:,} byte limit",
-                             413, "too_large")
+            raise FetchError(
+                f"the image is over the {policy.max_bytes:,} byte limit", 413, "too_large"
+            )
         chunks.append(chunk)
 
 
@@ -167,20 +185,26 @@ def fetch_bytes(url: str, policy: FetchPolicy = FetchPolicy()) -> bytes:
                 url = urllib.parse.urljoin(url, response.getheader("Location"))
                 continue
             if response.status != 200:
-                raise FetchError(f"{parts.hostname} answered HTTP {response.status} "
-                                 f"{response.reason}", 502, "upstream_error")
+                raise FetchError(
+                    f"{parts.hostname} answered HTTP {response.status} {response.reason}",
+                    502,
+                    "upstream_error",
+                )
             body = _read_limited(response, policy, started, url)
-        except (TimeoutError, socket.timeout):
-            raise FetchError(f"{parts.hostname} did not answer in time", 504,
-                             "upstream_timeout") from None
+        except TimeoutError:
+            raise FetchError(
+                f"{parts.hostname} did not answer in time", 504, "upstream_timeout"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise FetchError(f"cannot fetch from {parts.hostname}: {exc}", 502,
-                             "upstream_error") from None
+            raise FetchError(
+                f"cannot fetch from {parts.hostname}: {exc}", 502, "upstream_error"
+            ) from None
         finally:
             if conn is not None:
                 conn.close()
         if policy.require_image and sniff_image_type(body) is None:
-            raise FetchError("the URL did not return an image (JPEG, PNG, GIF, WebP or BMP)",
-                             415, "not_an_image")
+            raise FetchError(
+                "the URL did not return an image (JPEG, PNG, GIF, WebP or BMP)", 415, "not_an_image"
+            )
         return body
     raise FetchError(f"more than {policy.max_redirects} redirects", 502, "too_many_redirects")

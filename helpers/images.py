@@ -42,9 +42,12 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
     return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and is_image_name(p)
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and is_image_name(p)
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 _MAGIC = (
@@ -84,8 +87,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def decode_image(data: bytes, size: int | None = None, max_pixels: int = MAX_PIXELS
-                 ) -> np.ndarray:
+def decode_image(data: bytes, size: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes into an (H, W, 3) uint8 RGB array, EXIF-rotated.
 
     With ``size``, the image is resized to (size, size) with Pillow's bilinear
@@ -101,7 +103,8 @@ def decode_image(data: bytes, size: int | None = None, max_pixels: int = MAX_PIX
             if img.width * img.height > max_pixels:
                 raise ImageError(
                     f"{img.width}x{img.height} pixels is more than the limit of {max_pixels:,}",
-                    "too_many_pixels")
+                    "too_many_pixels",
+                )
             if size and img.format == "JPEG":
                 img.draft("RGB", (size, size))
             img.load()
@@ -119,8 +122,9 @@ def decode_image(data: bytes, size: int | None = None, max_pixels: int = MAX_PIX
         raise ImageError(f"cannot decode image: {exc}") from None
 
 
-def read_image(path: str | Path, size: int | None = None, max_pixels: int = MAX_PIXELS
-               ) -> np.ndarray:
+def read_image(
+    path: str | Path, size: int | None = None, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
     """Read and decode an image file; see :func:`decode_image`."""
     try:
         data = Path(path).read_bytes()

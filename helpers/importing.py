@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from helpers.fetch import MAX_BYTES, FetchError, FetchPolicy, fetch_bytes
 from helpers.images import ImageError, list_images
@@ -24,8 +24,16 @@ from helpers.manifest import MANIFEST, TagFolder, read_manifest
 
 DEFAULT_DEST = Path("hashtags")
 _SAFE_STEM = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_CARRIED = ("shortcode", "index", "post_url", "image_url", "is_video_cover", "taken_at",
-            "caption", "hashtags")  # what a source folder's manifest line brings along
+_CARRIED = (
+    "shortcode",
+    "index",
+    "post_url",
+    "image_url",
+    "is_video_cover",
+    "taken_at",
+    "caption",
+    "hashtags",
+)  # what a source folder's manifest line brings along
 
 
 def _quiet(message: str) -> None:
@@ -53,8 +61,12 @@ class ImportReport:
         self.problems.append((source, reason))
 
     def summary(self) -> str:
-        lines = [(f"#{self.tag}: {self.total} found, {self.saved} saved, {self.skipped} skipped "
-                  f"(already here), {self.failed} failed")]
+        lines = [
+            (
+                f"#{self.tag}: {self.total} found, {self.saved} saved, {self.skipped} skipped "
+                f"(already here), {self.failed} failed"
+            )
+        ]
         lines.extend(f"  failed: {source}: {reason}" for source, reason in self.problems)
         if self.ignored:
             lines.append(f"  {self.ignored} other file(s) without a picture's name left alone")
@@ -63,9 +75,18 @@ class ImportReport:
 
 def _blank_record(backend: str, source: str) -> dict:
     """Manifest fields for a picture that did not come from a scrape."""
-    return {"shortcode": None, "index": None, "post_url": None, "image_url": None,
-            "is_video_cover": False, "taken_at": None, "caption": None, "hashtags": [],
-            "backend": backend, "source": source}
+    return {
+        "shortcode": None,
+        "index": None,
+        "post_url": None,
+        "image_url": None,
+        "is_video_cover": False,
+        "taken_at": None,
+        "caption": None,
+        "hashtags": [],
+        "backend": backend,
+        "source": source,
+    }
 
 
 def _stem_for(path: Path, target: TagFolder, digest: str) -> str:
@@ -78,14 +99,23 @@ def _stem_for(path: Path, target: TagFolder, digest: str) -> str:
 def _count_other_files(src: Path, pictures: list[Path]) -> int:
     """Visible files under ``src`` that are neither pictures nor its manifest."""
     picked = set(pictures)
-    return sum(1 for p in src.rglob("*")
-               if p.is_file() and p not in picked and p.name != MANIFEST
-               and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    return sum(
+        1
+        for p in src.rglob("*")
+        if p.is_file()
+        and p not in picked
+        and p.name != MANIFEST
+        and not any(part.startswith(".") for part in p.relative_to(src).parts)
+    )
 
 
-def import_folder(folder: str | Path, tag: str, dest: str | Path = DEFAULT_DEST,
-                  max_bytes: int = MAX_BYTES, echo: Callable[[str], None] = _quiet
-                  ) -> ImportReport:
+def import_folder(
+    folder: str | Path,
+    tag: str,
+    dest: str | Path = DEFAULT_DEST,
+    max_bytes: int = MAX_BYTES,
+    echo: Callable[[str], None] = _quiet,
+) -> ImportReport:
     """Copy every picture under ``folder`` into ``dest/<tag>/``, checked, with manifest lines.
 
     Args:
@@ -146,9 +176,13 @@ def read_url_list(path: str | Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def import_urls(urls: Iterable[str], tag: str, dest: str | Path = DEFAULT_DEST,
-                policy: FetchPolicy | None = None, echo: Callable[[str], None] = _quiet
-                ) -> ImportReport:
+def import_urls(
+    urls: Iterable[str],
+    tag: str,
+    dest: str | Path = DEFAULT_DEST,
+    policy: FetchPolicy | None = None,
+    echo: Callable[[str], None] = _quiet,
+) -> ImportReport:
     """Download picture URLs into ``dest/<tag>/`` under ``policy``, checked, with manifest lines.
 
     Args:
@@ -165,8 +199,9 @@ def import_urls(urls: Iterable[str], tag: str, dest: str | Path = DEFAULT_DEST,
     policy = policy or FetchPolicy()
     target = TagFolder(dest, tag)
     target.remove_stale_temps()
-    done = {r.get("source") for r in read_manifest(target.path)
-            if r.get("backend") == "import-urls"}
+    done = {
+        r.get("source") for r in read_manifest(target.path) if r.get("backend") == "import-urls"
+    }
     report = ImportReport(target.tag)
     for url in dict.fromkeys(urls):
         report.total += 1

@@ -200,7 +200,9 @@ class TagFolder:
                 p.unlink(missing_ok=True)
                 removed += 1
         if removed:
-            log.info("%s: removed %d temporary file(s) left by an interrupted run", self.path, removed)
+            log.info(
+                "%s: removed %d temporary file(s) left by an interrupted run", self.path, removed
+            )
         return removed
 
     def save(self, stem: str, data: bytes, record: dict) -> dict:
@@ -222,8 +224,16 @@ class TagFolder:
 
     def _remember(self, name: str, digest: str, size: int, shape, record: dict) -> dict:
         """Append the full record of a saved file and update the indexes."""
-        full = {"file": name, "tag": self.tag, **record, "width": int(shape[1]),
-                "height": int(shape[0]), "bytes": size, "sha256": digest, "saved_at": utc_iso()}
+        full = {
+            "file": name,
+            "tag": self.tag,
+            **record,
+            "width": int(shape[1]),
+            "height": int(shape[0]),
+            "bytes": size,
+            "sha256": digest,
+            "saved_at": utc_iso(),
+        }
         append_manifest(self.path, full)
         self._files[Path(name).stem] = name
         self._records[name] = full

@@ -11,8 +11,12 @@ import numpy as np
 def _plt():
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",
-                                                 "nbagg", "widget", "ipympl"):
+    if matplotlib.get_backend().lower() not in (
+        "module://matplotlib_inline.backend_inline",
+        "nbagg",
+        "widget",
+        "ipympl",
+    ):
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -85,8 +89,14 @@ def confusion_matrix(matrix, labels: Sequence[str]):
     ax.set_xticks(range(len(labels)), [f"#{x}" for x in labels], rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), [f"#{x}" for x in labels])
     for (i, j), n in np.ndenumerate(matrix):
-        ax.text(j, i, str(n), ha="center", va="center",
-                color="white" if n > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(n),
+            ha="center",
+            va="center",
+            color="white" if n > matrix.max() / 2 else "black",
+        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.tight_layout()

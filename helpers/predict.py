@@ -31,8 +31,10 @@ class Prediction:
     def to_dict(self) -> dict:
         if self.error:
             return {"source": self.source, "error": self.error}
-        return {"source": self.source,
-                "predictions": [{"hashtag": h, "probability": round(p, 6)} for h, p in self.top]}
+        return {
+            "source": self.source,
+            "predictions": [{"hashtag": h, "probability": round(p, 6)} for h, p in self.top],
+        }
 
 
 class Predictor:
@@ -45,7 +47,8 @@ class Predictor:
         if not (self.model_dir / "saved_model.pb").exists():
             raise ModelError(
                 f"no model at {self.model_dir}: train one with 'hashtag train' "
-                "(or 'python retrain.py --image_dir ./hashtags/')")
+                "(or 'python retrain.py --image_dir ./hashtags/')"
+            )
         self.model_id = self.model_dir.resolve().name
         self.labels = (self.model_dir / "labels.txt").read_text().splitlines()
         config = json.loads((self.model_dir / "config.json").read_text())
@@ -63,8 +66,7 @@ class Predictor:
 
     def predict_bytes(self, blobs: list[bytes]) -> np.ndarray:
         """Probabilities (N, K) for encoded images; raises ImageError on a bad one."""
-        return self.predict_arrays(
-            np.stack([decode_image(b, size=self.input_size) for b in blobs]))
+        return self.predict_arrays(np.stack([decode_image(b, size=self.input_size) for b in blobs]))
 
     def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(-probabilities)[:k]

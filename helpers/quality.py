@@ -44,9 +44,17 @@ def image_table(root: str | Path):
     for label, paths in find_labelled_files(root).items():
         for path in paths:
             data = path.read_bytes()
-            row = {"path": str(path), "label": label, "bytes": len(data),
-                   "sha256": hashlib.sha256(data).hexdigest(), "width": None, "height": None,
-                   "readable": True, "error": None, "dhash": None}
+            row = {
+                "path": str(path),
+                "label": label,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "width": None,
+                "height": None,
+                "readable": True,
+                "error": None,
+                "dhash": None,
+            }
             try:
                 rgb = decode_image(data)
                 row.update(height=rgb.shape[0], width=rgb.shape[1], dhash=dhash(rgb))
@@ -67,11 +75,20 @@ def similar_pairs(table, max_distance: int = 6):
         exact = a.sha256 == b.sha256
         distance = 0 if exact else hamming(int(a.dhash), int(b.dhash))
         if distance <= max_distance:
-            rows.append({"a": a.path, "b": b.path, "label_a": a.label, "label_b": b.label,
-                         "distance": distance, "exact": bool(exact),
-                         "across_hashtags": a.label != b.label})
-    return pd.DataFrame(rows, columns=["a", "b", "label_a", "label_b", "distance", "exact",
-                                       "across_hashtags"])
+            rows.append(
+                {
+                    "a": a.path,
+                    "b": b.path,
+                    "label_a": a.label,
+                    "label_b": b.label,
+                    "distance": distance,
+                    "exact": bool(exact),
+                    "across_hashtags": a.label != b.label,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["a", "b", "label_a", "label_b", "distance", "exact", "across_hashtags"]
+    )
 
 
 def cooccurring_hashtags(root: str | Path, top: int = 10):
@@ -85,8 +102,9 @@ def cooccurring_hashtags(root: str | Path, top: int = 10):
         counts = Counter()
         for record in read_manifest(Path(root) / label):
             counts.update(t for t in set(record.get("hashtags") or []) if t != label)
-        rows.extend({"hashtag": label, "also_tagged": t, "posts": n}
-                    for t, n in counts.most_common(top))
+        rows.extend(
+            {"hashtag": label, "also_tagged": t, "posts": n} for t, n in counts.most_common(top)
+        )
     return pd.DataFrame(rows, columns=["hashtag", "also_tagged", "posts"])
 
 
@@ -98,8 +116,9 @@ class Action:
 
 def recommend_cleaning(table, pairs) -> list[Action]:
     """Files worth setting aside: unreadable ones, and the second copy of exact duplicates."""
-    actions = [Action(row.path, f"unreadable: {row.error}")
-               for row in table[~table.readable].itertuples()]
+    actions = [
+        Action(row.path, f"unreadable: {row.error}") for row in table[~table.readable].itertuples()
+    ]
     seen = set()
     for row in pairs[pairs.exact].itertuples() if len(pairs) else []:
         if row.a not in seen and row.b not in seen:

@@ -22,18 +22,27 @@ def list_runs(models_dir: str | Path, latency: bool = False):
 
     rows = []
     for folder in sorted(Path(models_dir).iterdir()):
-        if folder.name == LATEST or folder.name.startswith(".") or \
-                not (folder / "metrics.json").exists():
+        if (
+            folder.name == LATEST
+            or folder.name.startswith(".")
+            or not (folder / "metrics.json").exists()
+        ):
             continue
         m = load_metrics(folder)
         hp = m.get("hyperparameters", {})
-        row = {"run": m["run"], "backbone": m["backbone"],
-               "test_accuracy": m.get("test_accuracy"),
-               "validation_accuracy": m.get("validation_accuracy"),
-               "epochs": m.get("epochs_trained"), "learning_rate": hp.get("learning_rate"),
-               "dropout": hp.get("dropout"), "augment": hp.get("augment"),
-               "fine_tune": hp.get("fine_tune"), "train_seconds": m.get("duration_seconds"),
-               "created": m.get("created")}
+        row = {
+            "run": m["run"],
+            "backbone": m["backbone"],
+            "test_accuracy": m.get("test_accuracy"),
+            "validation_accuracy": m.get("validation_accuracy"),
+            "epochs": m.get("epochs_trained"),
+            "learning_rate": hp.get("learning_rate"),
+            "dropout": hp.get("dropout"),
+            "augment": hp.get("augment"),
+            "fine_tune": hp.get("fine_tune"),
+            "train_seconds": m.get("duration_seconds"),
+            "created": m.get("created"),
+        }
         if latency:
             row["latency_ms"] = round(measure_latency(folder), 1)
         rows.append(row)
@@ -46,7 +55,8 @@ def measure_latency(model_dir: str | Path, repeats: int = 10) -> float:
 
     predictor = Predictor(model_dir)
     image = np.random.default_rng(0).integers(
-        0, 255, (1, predictor.input_size, predictor.input_size, 3), dtype=np.uint8)
+        0, 255, (1, predictor.input_size, predictor.input_size, 3), dtype=np.uint8
+    )
     predictor.predict_arrays(image)
     times = []
     for _ in range(repeats):

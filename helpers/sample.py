@@ -24,14 +24,17 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 DEFAULT_TAGS = ("sunset", "beach", "forest", "snow", "citylights")
-SAMPLE_NOTE = ("These are synthetic demo images painted by helpers.sample, not Instagram "
-               "photos; a model trained on them shows the workflow, not real-world accuracy.")
+SAMPLE_NOTE = (
+    "These are synthetic demo images painted by helpers.sample, not Instagram "
+    "photos; a model trained on them shows the workflow, not real-world accuracy."
+)
 JPEG_QUALITY = 90
 
 _Canvas = np.ndarray  # (H, W, 3) float32, 0..255
 
 
 # --- painting primitives ---------------------------------------------------------------
+
 
 def _jitter(rng: np.random.Generator, rgb, amount: float = 18.0) -> np.ndarray:
     """A colour moved at random by up to ``amount`` per channel."""
@@ -81,13 +84,20 @@ class _Pen:
         getattr(self._colour, kind)(xy, fill=_rgb(colour), **kw)
         getattr(self._alpha, kind)(xy, fill=int(alpha), **kw)
 
-    def onto(self, canvas: _Canvas, rng: np.random.Generator | None = None,
-             texture: float = 0.0, blur: float = 0.0) -> _Canvas:
+    def onto(
+        self,
+        canvas: _Canvas,
+        rng: np.random.Generator | None = None,
+        texture: float = 0.0,
+        blur: float = 0.0,
+    ) -> _Canvas:
         """Composite this layer over ``canvas``, with grain ``texture`` and soft edges."""
         rgb, mask = self.rgb, self.mask
         if blur:
-            rgb, mask = rgb.filter(ImageFilter.GaussianBlur(blur)), mask.filter(
-                ImageFilter.GaussianBlur(blur))
+            rgb, mask = (
+                rgb.filter(ImageFilter.GaussianBlur(blur)),
+                mask.filter(ImageFilter.GaussianBlur(blur)),
+            )
         layer = np.asarray(rgb, np.float32)
         if texture and rng is not None:
             layer = layer + texture * rng.standard_normal(canvas.shape[:2] + (1,), np.float32)
@@ -99,8 +109,9 @@ class _Pen:
         return np.asarray(self.rgb.filter(ImageFilter.GaussianBlur(blur)), np.float32)
 
 
-def _finish(canvas: _Canvas, rng: np.random.Generator, grain: float = 5.0,
-            blur: float = 0.6) -> Image.Image:
+def _finish(
+    canvas: _Canvas, rng: np.random.Generator, grain: float = 5.0, blur: float = 0.6
+) -> Image.Image:
     """Add uneven lighting, a colour cast and sensor grain; return an RGB image."""
     h, w = canvas.shape[:2]
     light = 1.0 + 0.12 * _smooth_noise(rng, h, w, 3)[..., None]
@@ -110,24 +121,31 @@ def _finish(canvas: _Canvas, rng: np.random.Generator, grain: float = 5.0,
     return img.filter(ImageFilter.GaussianBlur(blur)) if blur else img
 
 
-def _palm(pen: _Pen, x: float, base: float, top: float, rng: np.random.Generator,
-          colour) -> None:
+def _palm(pen: _Pen, x: float, base: float, top: float, rng: np.random.Generator, colour) -> None:
     """A palm tree: a leaning trunk and a crown of drooping fronds."""
     height = base - top
     lean = rng.uniform(-0.25, 0.25) * height
     tip = (x + lean, top)
-    pen("line", [(x, base), (x + lean * 0.4, (base + top) / 2), tip], colour,
-        width=max(2, int(height * 0.045)))
+    pen(
+        "line",
+        [(x, base), (x + lean * 0.4, (base + top) / 2), tip],
+        colour,
+        width=max(2, int(height * 0.045)),
+    )
     for angle in np.linspace(0, np.pi, rng.integers(6, 10)) + rng.normal(0, 0.15, 1):
         length = height * rng.uniform(0.25, 0.42)
         dx, droop = np.cos(angle) * length, length * rng.uniform(0.25, 0.6)
         mid = (tip[0] + dx * 0.55, tip[1] - length * 0.18)
         end = (tip[0] + dx, tip[1] + droop)
-        pen("polygon", [tip, (mid[0], mid[1] - length * 0.07), end,
-                        (mid[0], mid[1] + length * 0.07)], colour)
+        pen(
+            "polygon",
+            [tip, (mid[0], mid[1] - length * 0.07), end, (mid[0], mid[1] + length * 0.07)],
+            colour,
+        )
 
 
 # --- scenes ------------------------------------------------------------------------------
+
 
 def _sunset(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """Orange-to-purple sky, a low sun, a dark silhouette of sea or hills."""
@@ -136,14 +154,16 @@ def _sunset(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     mid = _jitter(rng, [215, 80, 70], 25)
     low = _jitter(rng, [255, 165, 60], 20)
     band = horizon / h
-    canvas = _gradient(h, w, [(0, top), (band * rng.uniform(0.4, 0.6), mid), (band, low),
-                              (1, low)])
+    canvas = _gradient(h, w, [(0, top), (band * rng.uniform(0.4, 0.6), mid), (band, low), (1, low)])
     sx, sy = rng.uniform(0.15, 0.85) * w, horizon - rng.uniform(-0.02, 0.1) * h
     radius = rng.uniform(0.07, 0.15) * min(w, h)
     canvas += _glow(h, w, sx, sy, radius * 4) * _jitter(rng, [120, 70, 10], 15)
     sky = _Pen(w, h)
-    sky("ellipse", [sx - radius, sy - radius, sx + radius, sy + radius],
-        _jitter(rng, [255, 230, 150], 10))
+    sky(
+        "ellipse",
+        [sx - radius, sy - radius, sx + radius, sy + radius],
+        _jitter(rng, [255, 230, 150], 10),
+    )
     canvas = sky.onto(canvas, blur=1.5)
     clouds = _Pen(w, h)
     for _ in range(rng.integers(2, 7)):  # thin glowing cloud streaks
@@ -175,8 +195,15 @@ def _beach(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """Blue sky, a turquoise sea with waves and foam, textured sand, maybe a parasol."""
     horizon = int(h * rng.uniform(0.3, 0.48))
     shore = int(h * rng.uniform(0.58, 0.72))
-    canvas = _gradient(h, w, [(0, _jitter(rng, [60, 130, 215], 20)),
-                              (horizon / h, _jitter(rng, [175, 215, 240], 15)), (1, [0, 0, 0])])
+    canvas = _gradient(
+        h,
+        w,
+        [
+            (0, _jitter(rng, [60, 130, 215], 20)),
+            (horizon / h, _jitter(rng, [175, 215, 240], 15)),
+            (1, [0, 0, 0]),
+        ],
+    )
     clouds = _Pen(w, h)
     for _ in range(rng.integers(1, 5)):
         cx, cy = rng.uniform(0, w), rng.uniform(0.05, 0.8) * horizon
@@ -205,23 +232,42 @@ def _beach(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         r = rng.uniform(0.08, 0.15) * w
         colour = [[220, 50, 50], [240, 200, 40], [40, 120, 220]][rng.integers(3)]
         props("line", [px, py, px, py - 1.3 * r], [240, 240, 235], width=2)
-        props("pieslice", [px - r, py - 1.7 * r, px + r, py - 0.9 * r], _jitter(rng, colour, 15),
-              start=180, end=360)
+        props(
+            "pieslice",
+            [px - r, py - 1.7 * r, px + r, py - 0.9 * r],
+            _jitter(rng, colour, 15),
+            start=180,
+            end=360,
+        )
     if rng.random() < 0.5:  # a palm at one side
         tx = (rng.uniform(0, 0.2) if rng.random() < 0.5 else rng.uniform(0.8, 1.0)) * w
-        _palm(props, tx, h * rng.uniform(0.8, 1.0), h * rng.uniform(0.05, 0.3), rng,
-              _jitter(rng, [60, 90, 40], 15))
+        _palm(
+            props,
+            tx,
+            h * rng.uniform(0.8, 1.0),
+            h * rng.uniform(0.05, 0.3),
+            rng,
+            _jitter(rng, [60, 90, 40], 15),
+        )
     canvas = props.onto(canvas, rng, texture=6)
     return _finish(canvas, rng, grain=4)
 
 
 def _forest(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """Rows of conifers and broadleaf trees, a dark floor, dappled sunlight."""
-    canvas = _gradient(h, w, [(0, _jitter(rng, [170, 200, 170], 25)),
-                              (0.6, _jitter(rng, [80, 120, 70], 20)), (1, [0, 0, 0])])
+    canvas = _gradient(
+        h,
+        w,
+        [
+            (0, _jitter(rng, [170, 200, 170], 25)),
+            (0.6, _jitter(rng, [80, 120, 70], 20)),
+            (1, [0, 0, 0]),
+        ],
+    )
     floor_y = int(h * rng.uniform(0.7, 0.85))
-    floor = _gradient(h - floor_y, w, [(0, _jitter(rng, [40, 65, 30], 12)),
-                                       (1, _jitter(rng, [55, 45, 25], 12))])
+    floor = _gradient(
+        h - floor_y, w, [(0, _jitter(rng, [40, 65, 30], 12)), (1, _jitter(rng, [55, 45, 25], 12))]
+    )
     canvas[floor_y:] = floor * (1 + 0.2 * _smooth_noise(rng, h - floor_y, w, 24)[..., None])
     for depth in np.linspace(0.0, 1.0, 4):  # far rows first: paler, smaller
         shade = 0.7 + 0.4 * (1 - depth)
@@ -232,21 +278,30 @@ def _forest(rng: np.random.Generator, w: int, h: int) -> Image.Image:
             height = h * rng.uniform(0.35, 0.8) * (0.6 + 0.6 * depth)
             green = _jitter(rng, [35, 95, 40], 22) * shade
             tw = max(2.0, height * rng.uniform(0.03, 0.06))
-            row("rectangle", [x - tw / 2, base - height * 0.8, x + tw / 2, base],
-                _jitter(rng, [80, 55, 35], 12) * shade)
+            row(
+                "rectangle",
+                [x - tw / 2, base - height * 0.8, x + tw / 2, base],
+                _jitter(rng, [80, 55, 35], 12) * shade,
+            )
             if rng.random() < 0.6:  # conifer: stacked triangles
                 spread = height * rng.uniform(0.18, 0.3)
                 for k in range(4):
                     y0, s = base - height * (0.25 + 0.19 * k), spread * (1 - 0.2 * k)
-                    row("polygon", [(x - s, y0), (x + s, y0), (x, y0 - height * 0.35)],
-                        green * (0.9 + 0.06 * k))
+                    row(
+                        "polygon",
+                        [(x - s, y0), (x + s, y0), (x, y0 - height * 0.35)],
+                        green * (0.9 + 0.06 * k),
+                    )
             else:  # broadleaf: a cluster of round crowns
                 cx, cy, r = x, base - height * 0.75, height * rng.uniform(0.18, 0.28)
                 for _ in range(5):
                     bx, by = cx + rng.normal(0, r * 0.5), cy + rng.normal(0, r * 0.4)
                     br = r * rng.uniform(0.5, 0.9)
-                    row("ellipse", [bx - br, by - br, bx + br, by + br],
-                        green * rng.uniform(1.0, 1.25))
+                    row(
+                        "ellipse",
+                        [bx - br, by - br, bx + br, by + br],
+                        green * rng.uniform(1.0, 1.25),
+                    )
         canvas = row.onto(canvas, rng, texture=10)
     dapple = np.clip(_smooth_noise(rng, h, w, 30) - rng.uniform(0.2, 0.5), 0, None)[..., None]
     canvas += dapple * _jitter(rng, [170, 170, 90], 20)
@@ -256,37 +311,61 @@ def _forest(rng: np.random.Generator, w: int, h: int) -> Image.Image:
 def _snow(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """Pale sky, snow-capped mountains, white ground with blue shadows, falling snow."""
     horizon = int(h * rng.uniform(0.45, 0.65))
-    canvas = _gradient(h, w, [(0, _jitter(rng, [175, 195, 215], 15)),
-                              (horizon / h, _jitter(rng, [225, 230, 238], 10)), (1, [0, 0, 0])])
+    canvas = _gradient(
+        h,
+        w,
+        [
+            (0, _jitter(rng, [175, 195, 215], 15)),
+            (horizon / h, _jitter(rng, [225, 230, 238], 10)),
+            (1, [0, 0, 0]),
+        ],
+    )
     for layer in range(rng.integers(1, 3) + 1):
         peaks = rng.integers(2, 5)
         xs = np.sort(rng.uniform(-0.1, 1.1, peaks * 2 + 1)) * w
-        ys = np.where(np.arange(xs.size) % 2 == 1,
-                      horizon - rng.uniform(0.15, 0.4, xs.size) * h * (1 - 0.25 * layer),
-                      horizon - rng.uniform(0.0, 0.08, xs.size) * h)
+        ys = np.where(
+            np.arange(xs.size) % 2 == 1,
+            horizon - rng.uniform(0.15, 0.4, xs.size) * h * (1 - 0.25 * layer),
+            horizon - rng.uniform(0.0, 0.08, xs.size) * h,
+        )
         ridge = list(zip(xs, ys))
         range_pen = _Pen(w, h)
-        range_pen("polygon", ridge + [(w * 1.2, horizon + 2), (-w * 0.2, horizon + 2)],
-                  _jitter(rng, [95, 105, 125], 15) * (1 + 0.15 * layer))
+        range_pen(
+            "polygon",
+            ridge + [(w * 1.2, horizon + 2), (-w * 0.2, horizon + 2)],
+            _jitter(rng, [95, 105, 125], 15) * (1 + 0.15 * layer),
+        )
         for (x0, y0), (x1, y1), (x2, y2) in zip(ridge, ridge[1:], ridge[2:]):
             if y1 < y0 and y1 < y2:  # cap each peak with snow
                 f = rng.uniform(0.35, 0.6)
-                range_pen("polygon", [(x1, y1), (x1 + (x2 - x1) * f, y1 + (y2 - y1) * f),
-                                      (x1 + (x2 - x1) * f * 0.5, y1 + (y2 - y1) * f * 0.8),
-                                      (x1 + (x0 - x1) * f * 0.5, y1 + (y0 - y1) * f * 0.7),
-                                      (x1 + (x0 - x1) * f, y1 + (y0 - y1) * f)],
-                          [245, 247, 252])
+                range_pen(
+                    "polygon",
+                    [
+                        (x1, y1),
+                        (x1 + (x2 - x1) * f, y1 + (y2 - y1) * f),
+                        (x1 + (x2 - x1) * f * 0.5, y1 + (y2 - y1) * f * 0.8),
+                        (x1 + (x0 - x1) * f * 0.5, y1 + (y0 - y1) * f * 0.7),
+                        (x1 + (x0 - x1) * f, y1 + (y0 - y1) * f),
+                    ],
+                    [245, 247, 252],
+                )
         canvas = range_pen.onto(canvas, rng, texture=8)
-    ground = _gradient(h - horizon, w, [(0, _jitter(rng, [225, 232, 242], 8)),
-                                        (1, _jitter(rng, [245, 247, 252], 5))])
+    ground = _gradient(
+        h - horizon,
+        w,
+        [(0, _jitter(rng, [225, 232, 242], 8)), (1, _jitter(rng, [245, 247, 252], 5))],
+    )
     drifts = np.clip(_smooth_noise(rng, h - horizon, w, 10), 0, None)[..., None]
     canvas[horizon:] = ground + drifts * _jitter(rng, [-45, -25, 5], 8)
     trees = _Pen(w, h)
     for _ in range(rng.integers(0, 6)):  # a few dark firs
         x, base = rng.uniform(0, w), rng.uniform(horizon, h)
         height = (base - horizon + 10) * rng.uniform(0.8, 1.6)
-        trees("polygon", [(x - height * 0.22, base), (x + height * 0.22, base),
-                          (x, base - height)], _jitter(rng, [35, 60, 50], 10))
+        trees(
+            "polygon",
+            [(x - height * 0.22, base), (x + height * 0.22, base), (x, base - height)],
+            _jitter(rng, [35, 60, 50], 10),
+        )
     canvas = trees.onto(canvas, rng, texture=25)
     flakes = _Pen(w, h)
     for _ in range(rng.integers(150, 600)):
@@ -298,8 +377,9 @@ def _snow(rng: np.random.Generator, w: int, h: int) -> Image.Image:
 
 def _citylights(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """A night skyline: dark towers full of lit windows, a glowing haze, bokeh lights."""
-    canvas = _gradient(h, w, [(0, _jitter(rng, [8, 10, 30], 6)),
-                              (1, _jitter(rng, [55, 35, 70], 15))])
+    canvas = _gradient(
+        h, w, [(0, _jitter(rng, [8, 10, 30], 6)), (1, _jitter(rng, [55, 35, 70], 15))]
+    )
     stars = rng.integers(20, 60)
     canvas[rng.integers(0, h // 2, stars), rng.integers(0, w, stars)] += 120
     for row in range(2):  # far row, then near row
@@ -316,8 +396,11 @@ def _citylights(rng: np.random.Generator, w: int, h: int) -> Image.Image:
             for wy in np.arange(top + 3, h - 2, cell_h):
                 for wx in np.arange(x + 2, x + bw - cell_w * 0.6, cell_w):
                     if rng.random() < lit_share:
-                        city("rectangle", [wx, wy, wx + cell_w * 0.55, wy + cell_h * 0.5],
-                             warm * rng.uniform(0.55, 1.0))
+                        city(
+                            "rectangle",
+                            [wx, wy, wx + cell_w * 0.55, wy + cell_h * 0.5],
+                            warm * rng.uniform(0.55, 1.0),
+                        )
             x += bw + rng.uniform(-3, 6)
         canvas = city.onto(canvas, rng, texture=3)
     canvas += _glow(h, w, w / 2, h * 1.1, w * 0.6) * _jitter(rng, [60, 35, 15], 15)
@@ -330,12 +413,16 @@ def _citylights(rng: np.random.Generator, w: int, h: int) -> Image.Image:
 
 
 _SCENES: dict[str, Callable[[np.random.Generator, int, int], Image.Image]] = {
-    "sunset": _sunset, "beach": _beach, "forest": _forest, "snow": _snow,
+    "sunset": _sunset,
+    "beach": _beach,
+    "forest": _forest,
+    "snow": _snow,
     "citylights": _citylights,
 }
 
 
 # --- public API --------------------------------------------------------------------------
+
 
 def render(tag: str, rng: np.random.Generator, size=(320, 240)) -> Image.Image:
     """One synthetic scene for a tag (one of DEFAULT_TAGS), ``size`` = (width, height)."""
@@ -381,15 +468,18 @@ def _check_tags(tags: Sequence[str]) -> list[str]:
     tags = [tags] if isinstance(tags, str) else list(tags)
     unknown = [t for t in tags if t not in _SCENES]
     if unknown:
-        raise ValueError(f"no synthetic scene for {', '.join(map(repr, unknown))}: "
-                         f"choose from {', '.join(_SCENES)}")
+        raise ValueError(
+            f"no synthetic scene for {', '.join(map(repr, unknown))}: "
+            f"choose from {', '.join(_SCENES)}"
+        )
     if len(set(tags)) != len(tags):
         raise ValueError(f"repeated tags in {tags}")
     return tags
 
 
-def generate_sample(dest, per_tag: int = 40, tags=DEFAULT_TAGS, seed: int = 0,
-                    size=(320, 240)) -> dict[str, int]:
+def generate_sample(
+    dest, per_tag: int = 40, tags=DEFAULT_TAGS, seed: int = 0, size=(320, 240)
+) -> dict[str, int]:
     """Write per_tag JPEGs for each tag under dest/<tag>/ and return {tag: count written}.
 
     Files are named ``dest/<tag>/<tag>_NNN.jpg`` (NNN = 000 .. per_tag-1, at least three

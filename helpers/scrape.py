@@ -37,10 +37,10 @@ import sys
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import requests
 
@@ -53,38 +53,62 @@ DEFAULT_DEST = Path("hashtags")
 BACKENDS = ("instaloader", "instalooter")
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 POST_URL = "https://www.instagram.com/p/{}/"
-USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/142.0.0.0 Safari/537.36")
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Safari/537.36"
+)
 
-LOGIN_HINT = ("Instagram shows hashtags to logged-in accounts only. Make a session file once with "
-              "'instaloader --login YOUR_USERNAME' (it asks for the password and keeps only a "
-              "session cookie), then run 'hashtag scrape TAG --login YOUR_USERNAME' "
-              "(or --session-file FILE).")
-SESSION_HINT = ("Log in at https://www.instagram.com in a browser, then make a new session file "
-                "with 'instaloader --login YOUR_USERNAME'.")
-CHECKPOINT_HINT = ("Instagram wants to confirm it is you: log in at https://www.instagram.com in a "
-                   "browser with this account, follow its prompts, then make a new session file "
-                   "with 'instaloader --login YOUR_USERNAME'.")
-RATE_HINT = ("Instagram limits how fast one account or address may ask. Wait 15-30 minutes "
-             "(longer if it happens again), close Instagram in browsers and the app, then run the "
-             "same command again: saved photos are skipped. Fewer hashtags or a smaller -n help.")
-BLOCKED_HINT = ("Stop for today: the block usually lifts within a day, and asking again extends "
-                "it. Meanwhile use the account normally in the app, or bring pictures in with "
-                "'hashtag import' / 'hashtag import-urls'.")
-NETWORK_HINT = ("Check the internet connection (and proxy), then run the same command again: "
-                "saved photos are skipped.")
-NOT_FOUND_HINT = ("Check the spelling (no spaces or punctuation). Instagram hides some hashtags "
-                  "(banned or restricted ones).")
-EMPTY_HINT = ("Instagram showed no posts: the hashtag may be new, restricted, or hidden from this "
-              "account. Try another hashtag, or 'hashtag import' / 'hashtag import-urls'.")
-CHANGED_HINT = ("Instagram changed what it sends. Try 'pip install -U instaloader', or bring "
-                "pictures in with 'hashtag import FOLDER --tag TAG' or 'hashtag import-urls'.")
-BROWSER_HINT = ("Or log in at https://www.instagram.com in Firefox or Chrome and run 'instaloader "
-                "--load-cookies firefox' (needs 'pip install browser_cookie3'): it makes the "
-                "session file from the browser's cookies.")
-INSTALOOTER_HINT = ("instalooter 2.4.4 (2020) reads pages Instagram no longer serves "
-                    "(althonos/InstaLooter#371, #360). Use '--backend instaloader' with a session "
-                    "file, or 'hashtag import' / 'hashtag import-urls'.")
+LOGIN_HINT = (
+    "Instagram shows hashtags to logged-in accounts only. Make a session file once with "
+    "'instaloader --login YOUR_USERNAME' (it asks for the password and keeps only a "
+    "session cookie), then run 'hashtag scrape TAG --login YOUR_USERNAME' "
+    "(or --session-file FILE)."
+)
+SESSION_HINT = (
+    "Log in at https://www.instagram.com in a browser, then make a new session file "
+    "with 'instaloader --login YOUR_USERNAME'."
+)
+CHECKPOINT_HINT = (
+    "Instagram wants to confirm it is you: log in at https://www.instagram.com in a "
+    "browser with this account, follow its prompts, then make a new session file "
+    "with 'instaloader --login YOUR_USERNAME'."
+)
+RATE_HINT = (
+    "Instagram limits how fast one account or address may ask. Wait 15-30 minutes "
+    "(longer if it happens again), close Instagram in browsers and the app, then run the "
+    "same command again: saved photos are skipped. Fewer hashtags or a smaller -n help."
+)
+BLOCKED_HINT = (
+    "Stop for today: the block usually lifts within a day, and asking again extends "
+    "it. Meanwhile use the account normally in the app, or bring pictures in with "
+    "'hashtag import' / 'hashtag import-urls'."
+)
+NETWORK_HINT = (
+    "Check the internet connection (and proxy), then run the same command again: "
+    "saved photos are skipped."
+)
+NOT_FOUND_HINT = (
+    "Check the spelling (no spaces or punctuation). Instagram hides some hashtags "
+    "(banned or restricted ones)."
+)
+EMPTY_HINT = (
+    "Instagram showed no posts: the hashtag may be new, restricted, or hidden from this "
+    "account. Try another hashtag, or 'hashtag import' / 'hashtag import-urls'."
+)
+CHANGED_HINT = (
+    "Instagram changed what it sends. Try 'pip install -U instaloader', or bring "
+    "pictures in with 'hashtag import FOLDER --tag TAG' or 'hashtag import-urls'."
+)
+BROWSER_HINT = (
+    "Or log in at https://www.instagram.com in Firefox or Chrome and run 'instaloader "
+    "--load-cookies firefox' (needs 'pip install browser_cookie3'): it makes the "
+    "session file from the browser's cookies."
+)
+INSTALOOTER_HINT = (
+    "instalooter 2.4.4 (2020) reads pages Instagram no longer serves "
+    "(althonos/InstaLooter#371, #360). Use '--backend instaloader' with a session "
+    "file, or 'hashtag import' / 'hashtag import-urls'."
+)
 
 
 # ---------------------------------------------------------------- errors
@@ -178,7 +202,13 @@ class ImageFailed(ScrapeError):
     kind = "image failed"
 
 
-_RUN_ERRORS = (LoginRequired, LoginFailed, RateLimited, Blocked, NetworkDown)  # never one post's problem
+_RUN_ERRORS = (
+    LoginRequired,
+    LoginFailed,
+    RateLimited,
+    Blocked,
+    NetworkDown,
+)  # never one post's problem
 
 
 # ---------------------------------------------------------------- posts
@@ -217,10 +247,17 @@ class Post:
 
     def record(self, media: Media, backend: str) -> dict:
         """The manifest fields that come from the post (the folder adds file, size, hash)."""
-        return {"shortcode": self.shortcode, "index": media.index, "post_url": self.url,
-                "image_url": media.url, "is_video_cover": media.is_video,
-                "taken_at": utc_iso(self.taken_at) if self.taken_at else None,
-                "caption": self.caption, "hashtags": self.hashtags, "backend": backend}
+        return {
+            "shortcode": self.shortcode,
+            "index": media.index,
+            "post_url": self.url,
+            "image_url": media.url,
+            "is_video_cover": media.is_video,
+            "taken_at": utc_iso(self.taken_at) if self.taken_at else None,
+            "caption": self.caption,
+            "hashtags": self.hashtags,
+            "backend": backend,
+        }
 
 
 def _utc(timestamp) -> datetime | None:
@@ -242,9 +279,16 @@ def _quiet(message: str) -> None:
 class Backoff:
     """Wait longer after each refusal in a row (times 0.5-1.5 jitter); give up after ``retries``."""
 
-    def __init__(self, retries: int = 3, base: float = 30.0, network_base: float = 5.0,
-                 factor: float = 3.0, cap: float = 900.0, sleep: Callable[[float], None] | None = None,
-                 rng: random.Random | None = None):
+    def __init__(
+        self,
+        retries: int = 3,
+        base: float = 30.0,
+        network_base: float = 5.0,
+        factor: float = 3.0,
+        cap: float = 900.0,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ):
         self.retries, self.base, self.network_base = retries, base, network_base
         self.factor, self.cap = factor, cap
         self.sleep = sleep or _pause
@@ -256,10 +300,12 @@ class Backoff:
         if self.used >= self.retries:
             return False
         base = self.network_base if isinstance(error, NetworkDown) else self.base
-        delay = min(self.cap, base * self.factor ** self.used) * self.rng.uniform(0.5, 1.5)
+        delay = min(self.cap, base * self.factor**self.used) * self.rng.uniform(0.5, 1.5)
         self.used += 1
-        echo(f"{error.message}; waiting {delay:.0f} s, then trying again "
-             f"({self.used}/{self.retries})")
+        echo(
+            f"{error.message}; waiting {delay:.0f} s, then trying again "
+            f"({self.used}/{self.retries})"
+        )
         self.sleep(delay)
         return True
 
@@ -278,8 +324,6 @@ def _retrying(call: Callable, backoff: Backoff, echo: Callable[[str], None]):
             raise
         backoff.success()
         return result
-
-
 
 
 @dataclass
@@ -320,24 +364,38 @@ class TagReport:
         return f"{self.status}: {self.message}" if self.message else self.status
 
     def to_dict(self) -> dict:
-        return {"tag": self.tag, "wanted": self.wanted, "saved": self.saved,
-                "skipped": self.skipped, "failed": self.failed, "videos": self.videos,
-                "posts": self.posts, "status": self.status, "message": self.message,
-                "hint": self.hint, "problems": dict(self.problems), "notes": list(self.notes),
-                "backend": self.backend}
+        return {
+            "tag": self.tag,
+            "wanted": self.wanted,
+            "saved": self.saved,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "videos": self.videos,
+            "posts": self.posts,
+            "status": self.status,
+            "message": self.message,
+            "hint": self.hint,
+            "problems": dict(self.problems),
+            "notes": list(self.notes),
+            "backend": self.backend,
+        }
 
 
 def summary(reports: list[TagReport]) -> str:
     """The table printed after a scrape: one row per hashtag, then details and what to do."""
     lines = [f"{'hashtag':<24} {'wanted':>6} {'saved':>6} {'skipped':>7} {'failed':>6}  result"]
     for r in reports:
-        lines.append(f"{'#' + r.tag:<24} {r.wanted:>6} {r.saved:>6} {r.skipped:>7} {r.failed:>6}  "
-                     f"{r.result()}")
+        lines.append(
+            f"{'#' + r.tag:<24} {r.wanted:>6} {r.saved:>6} {r.skipped:>7} {r.failed:>6}  "
+            f"{r.result()}"
+        )
     for r in reports:
         for reason, count in r.problems.most_common():
             lines.append(f"  #{r.tag}: {count} failed: {reason}")
         if r.videos:
-            lines.append(f"  #{r.tag}: {r.videos} video(s) passed over (add --videos for their covers)")
+            lines.append(
+                f"  #{r.tag}: {r.videos} video(s) passed over (add --videos for their covers)"
+            )
         lines.extend(f"  #{r.tag}: {note}" for note in r.notes)
     hints = dict.fromkeys(f"{r.status}: {r.hint}" for r in reports if r.hint)
     if hints:
@@ -359,8 +417,11 @@ class _NoCodeUnpickler(pickle.Unpickler):
 def _cookies_from_json(data) -> dict:
     """``{"name": "value"}`` or a browser export ``[{"name": ..., "value": ...}, ...]``."""
     if isinstance(data, list):
-        return {c["name"]: c["value"] for c in data
-                if isinstance(c, dict) and "name" in c and "value" in c}
+        return {
+            c["name"]: c["value"]
+            for c in data
+            if isinstance(c, dict) and "name" in c and "value" in c
+        }
     return data
 
 
@@ -382,18 +443,26 @@ def read_session_file(path: str | Path) -> dict[str, str]:
         else:
             cookies = _NoCodeUnpickler(io.BytesIO(raw)).load()
     except OSError as exc:
-        raise LoginFailed(f"cannot read the session file {path}: {exc.strerror or exc}",
-                          LOGIN_HINT) from None
+        raise LoginFailed(
+            f"cannot read the session file {path}: {exc.strerror or exc}", LOGIN_HINT
+        ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError) as exc:
-        raise LoginFailed(f"{path} is not an instaloader session file ({exc})", LOGIN_HINT) from None
-    if not (isinstance(cookies, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in cookies.items())):
-        raise LoginFailed(f"{path} is not an instaloader session file (not a set of cookies)",
-                          LOGIN_HINT)
+        raise LoginFailed(
+            f"{path} is not an instaloader session file ({exc})", LOGIN_HINT
+        ) from None
+    if not (
+        isinstance(cookies, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in cookies.items())
+    ):
+        raise LoginFailed(
+            f"{path} is not an instaloader session file (not a set of cookies)", LOGIN_HINT
+        )
     missing = [name for name in ("sessionid", "csrftoken") if not cookies.get(name)]
     if missing:
-        raise LoginFailed(f"the session file {path} has no {' or '.join(missing)} cookie: it is "
-                          "logged out", SESSION_HINT)
+        raise LoginFailed(
+            f"the session file {path} has no {' or '.join(missing)} cookie: it is logged out",
+            SESSION_HINT,
+        )
     return cookies
 
 
@@ -410,7 +479,7 @@ def default_session_file(username: str) -> Path | None:
 def _session_username(path: Path, cookies: dict) -> str:
     """The account a session file belongs to: from ``session-<user>`` or its ds_user_id."""
     if path.name.startswith("session-") and len(path.name) > len("session-"):
-        return path.name[len("session-"):]
+        return path.name[len("session-") :]
     return cookies.get("ds_user_id") or "session"
 
 
@@ -422,8 +491,9 @@ def _require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise BackendMissing(f"{module.split('.')[0]} cannot be imported ({exc})",
-                             "pip install -e '.[scrape]'") from None
+        raise BackendMissing(
+            f"{module.split('.')[0]} cannot be imported ({exc})", "pip install -e '.[scrape]'"
+        ) from None
 
 
 def _read_capped(resp: requests.Response, max_bytes: int, host: str) -> bytes:
@@ -445,15 +515,19 @@ class Backend:
 
     name = "base"
 
-    def __init__(self, sleep: Callable[[float], None] | None = None, pause: bool = True,
-                 timeout: float = 30.0, max_bytes: int = MAX_IMAGE_BYTES):
+    def __init__(
+        self,
+        sleep: Callable[[float], None] | None = None,
+        pause: bool = True,
+        timeout: float = 30.0,
+        max_bytes: int = MAX_IMAGE_BYTES,
+    ):
         self.sleep = sleep or _pause
         self.pause = pause  # pace requests to Instagram as a person would
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.cdn = requests.Session()
-        self.cdn.headers.update({"User-Agent": USER_AGENT,
-                                 "Accept": "image/jpeg,image/*;q=0.8"})
+        self.cdn.headers.update({"User-Agent": USER_AGENT, "Accept": "image/jpeg,image/*;q=0.8"})
 
     def use_session(self, username: str, cookies: dict[str, str]) -> None:
         raise NotImplementedError
@@ -477,11 +551,14 @@ class Backend:
         try:
             with self.cdn.get(url, stream=True, timeout=(10, self.timeout)) as resp:
                 if resp.status_code == 429:
-                    raise RateLimited(f"the picture server {host} answered 429 Too Many Requests",
-                                      RATE_HINT)
+                    raise RateLimited(
+                        f"the picture server {host} answered 429 Too Many Requests", RATE_HINT
+                    )
                 if resp.status_code in (403, 410):
-                    raise ImageFailed(f"HTTP {resp.status_code} from {host} (the signed link "
-                                      "expired or was refused)")
+                    raise ImageFailed(
+                        f"HTTP {resp.status_code} from {host} (the signed link "
+                        "expired or was refused)"
+                    )
                 if resp.status_code != 200:
                     raise ImageFailed(f"HTTP {resp.status_code} from {host}")
                 return _read_capped(resp, self.max_bytes, host)
@@ -547,8 +624,13 @@ class _InstaloaderPosts:
             raise
         except ScrapeError:
             raise
-        except (il.exceptions.InstaloaderException, il.exceptions.AbortDownloadException,
-                requests.exceptions.RequestException, KeyError, TypeError) as exc:
+        except (
+            il.exceptions.InstaloaderException,
+            il.exceptions.AbortDownloadException,
+            requests.exceptions.RequestException,
+            KeyError,
+            TypeError,
+        ) as exc:
             error = self.backend.error(exc, started=self._feed is not None)
             log.info("#%s: %s", self.tag, error.message, exc_info=True)
             if self._pending is not None and not isinstance(error, _RUN_ERRORS):
@@ -564,10 +646,16 @@ class _InstaloaderPosts:
         ex = self.backend.il.exceptions
         try:
             return self._hashtag.get_posts_resumable()
-        except (KeyError, TypeError, ex.QueryReturnedBadRequestException,
-                ex.BadResponseException) as exc:
-            self.notes.append(f"the recent-posts feed was unreadable ({_short(exc)}); "
-                              "used the top posts Instagram shows on the hashtag page")
+        except (
+            KeyError,
+            TypeError,
+            ex.QueryReturnedBadRequestException,
+            ex.BadResponseException,
+        ) as exc:
+            self.notes.append(
+                f"the recent-posts feed was unreadable ({_short(exc)}); "
+                "used the top posts Instagram shows on the hashtag page"
+            )
             log.info("#%s: %s", self.tag, self.notes[-1])
             return self._hashtag.get_top_posts()
 
@@ -582,11 +670,20 @@ class InstaloaderBackend(Backend):
         self.il = _require("instaloader")
         controller = _instaloader_rate_controller(self.il)
         self.loader = self.il.Instaloader(
-            sleep=False, quiet=True, download_pictures=False, download_videos=False,
-            download_video_thumbnails=False, download_geotags=False, download_comments=False,
-            save_metadata=False, compress_json=False, max_connection_attempts=1,
-            request_timeout=self.timeout, iphone_support=False,
-            rate_controller=lambda context: controller(context, self.sleep, self.pause))
+            sleep=False,
+            quiet=True,
+            download_pictures=False,
+            download_videos=False,
+            download_video_thumbnails=False,
+            download_geotags=False,
+            download_comments=False,
+            save_metadata=False,
+            compress_json=False,
+            max_connection_attempts=1,
+            request_timeout=self.timeout,
+            iphone_support=False,
+            rate_controller=lambda context: controller(context, self.sleep, self.pause),
+        )
 
     def use_session(self, username: str, cookies: dict[str, str]) -> None:
         self.loader.load_session(username, dict(cookies))
@@ -599,10 +696,10 @@ class InstaloaderBackend(Backend):
             except ex.TwoFactorAuthRequiredException:
                 self.loader.two_factor_login(ask_code("Two-factor code for Instagram: ").strip())
         except KeyError as exc:  # instaloader reads the csrftoken cookie of the start page
-            raise LoginFailed(f"instaloader could not start a login: Instagram set no {exc} "
-                              "cookie", BROWSER_HINT) from None
-        except (ex.InstaloaderException, requests.exceptions.RequestException,
-                ValueError) as exc:
+            raise LoginFailed(
+                f"instaloader could not start a login: Instagram set no {exc} cookie", BROWSER_HINT
+            ) from None
+        except (ex.InstaloaderException, requests.exceptions.RequestException, ValueError) as exc:
             raise self.error(exc, started=False, login=True) from None
 
     def posts(self, tag: str) -> _InstaloaderPosts:
@@ -615,8 +712,10 @@ class InstaloaderBackend(Backend):
     def convert(self, post) -> Post:
         """An instaloader ``Post`` as ours (a carousel's pictures in order)."""
         if post.typename == "GraphSidecar":
-            media = tuple(Media(node.display_url, node.is_video, k)
-                          for k, node in enumerate(post.get_sidecar_nodes(), 1))
+            media = tuple(
+                Media(node.display_url, node.is_video, k)
+                for k, node in enumerate(post.get_sidecar_nodes(), 1)
+            )
         else:
             media = (Media(post.url, post.is_video),)
         taken = post.date_utc.replace(tzinfo=timezone.utc)
@@ -639,15 +738,19 @@ class InstaloaderBackend(Backend):
         if any(isinstance(e, requests.exceptions.Timeout) for e in chain):
             return NetworkDown("Instagram did not answer in time", NETWORK_HINT)
         if isinstance(exc, ex.BadCredentialsException):
-            return LoginFailed(f"Instagram refused the login: {_short(exc)}",
-                               "Check the username and password (or the 2FA code); after "
-                               "several tries Instagram may ask to confirm the login in a browser.")
+            return LoginFailed(
+                f"Instagram refused the login: {_short(exc)}",
+                "Check the username and password (or the 2FA code); after "
+                "several tries Instagram may ask to confirm the login in a browser.",
+            )
         if re.search(r"checkpoint|challenge_required", text, re.IGNORECASE):
-            return LoginFailed(f"Instagram asks to confirm this login ({_short(exc)})",
-                               CHECKPOINT_HINT)
+            return LoginFailed(
+                f"Instagram asks to confirm this login ({_short(exc)})", CHECKPOINT_HINT
+            )
         if "feedback_required" in text:
-            return Blocked("Instagram blocked this account from asking (feedback_required)",
-                           BLOCKED_HINT)
+            return Blocked(
+                "Instagram blocked this account from asking (feedback_required)", BLOCKED_HINT
+            )
         if "logged out" in text:
             return LoginRequired("Instagram logged this session out", SESSION_HINT)
         if isinstance(exc, ex.LoginRequiredException) or "login_required" in text:
@@ -660,13 +763,15 @@ class InstaloaderBackend(Backend):
             return NotFound("Instagram has no such hashtag (404)", NOT_FOUND_HINT)
         status = re.search(r"(?:^|: )([1-5]\d\d) ", str(exc))
         if status and status.group(1) in ("401", "403"):
-            return LoginRequired(f"Instagram refused the request: {said}",
-                                 LOGIN_HINT if not self.loader.context.is_logged_in
-                                 else SESSION_HINT)
+            return LoginRequired(
+                f"Instagram refused the request: {said}",
+                LOGIN_HINT if not self.loader.context.is_logged_in else SESSION_HINT,
+            )
         if status and status.group(1).startswith("5"):
             return NetworkDown(f"Instagram's servers answered {said}", NETWORK_HINT)
-        return InstagramChanged(f"instaloader could not read Instagram's answer ({_short(exc)})",
-                                CHANGED_HINT)
+        return InstagramChanged(
+            f"instaloader could not read Instagram's answer ({_short(exc)})", CHANGED_HINT
+        )
 
 
 @functools.cache
@@ -780,9 +885,11 @@ class _InstalooterPosts:
             raise NetworkDown(f"cannot reach Instagram ({_short(exc)})", NETWORK_HINT) from exc
         except _INSTALOOTER_READ_ERRORS as exc:
             log.info("instalooter could not read the feed", exc_info=True)
-            raise InstagramChanged(f"instalooter could not read Instagram's hashtag feed "
-                                   f"({type(exc).__name__}: {_short(exc)})",
-                                   INSTALOOTER_HINT) from exc
+            raise InstagramChanged(
+                f"instalooter could not read Instagram's hashtag feed "
+                f"({type(exc).__name__}: {_short(exc)})",
+                INSTALOOTER_HINT,
+            ) from exc
 
     def _open_looter(self):
         """Instantiate the looter: it reads the CSRF token from the home page's _sharedData."""
@@ -794,9 +901,11 @@ class _InstalooterPosts:
             raise NetworkDown(f"cannot reach Instagram ({_short(exc)})", NETWORK_HINT) from exc
         except _INSTALOOTER_READ_ERRORS as exc:
             log.info("instalooter could not read the home page", exc_info=True)
-            raise InstagramChanged("instalooter could not read Instagram's home page (no "
-                                   f"window._sharedData; {type(exc).__name__}: {_short(exc)})",
-                                   INSTALOOTER_HINT) from exc
+            raise InstagramChanged(
+                "instalooter could not read Instagram's home page (no "
+                f"window._sharedData; {type(exc).__name__}: {_short(exc)})",
+                INSTALOOTER_HINT,
+            ) from exc
 
     def _convert(self, node: dict) -> Post:
         """An instalooter media node as our Post; a carousel needs its post page."""
@@ -816,10 +925,14 @@ class _InstalooterPosts:
                 raise NetworkDown(f"cannot reach Instagram ({_short(exc)})", NETWORK_HINT) from exc
             except _INSTALOOTER_READ_ERRORS as exc:
                 log.info("instalooter could not read post %s", shortcode, exc_info=True)
-                raise PostFailed(f"post {shortcode}: instalooter could not read the carousel's "
-                                 f"page ({type(exc).__name__}: {_short(exc)})") from exc
-            media = tuple(Media(c["node"]["display_url"], bool(c["node"].get("is_video")), k)
-                          for k, c in enumerate(children, 1))
+                raise PostFailed(
+                    f"post {shortcode}: instalooter could not read the carousel's "
+                    f"page ({type(exc).__name__}: {_short(exc)})"
+                ) from exc
+            media = tuple(
+                Media(c["node"]["display_url"], bool(c["node"].get("is_video")), k)
+                for k, c in enumerate(children, 1)
+            )
         else:
             media = (Media(node["display_url"], bool(node.get("is_video"))),)
         return Post(shortcode, taken, caption, bool(node.get("is_video")), media)
@@ -853,15 +966,20 @@ class InstalooterBackend(Backend):
         except requests.exceptions.RequestException as exc:
             raise NetworkDown(f"cannot reach Instagram ({_short(exc)})", NETWORK_HINT) from None
         except json.JSONDecodeError:
-            raise InstagramChanged("instalooter could not log in: Instagram's answer was not "
-                                   "JSON", INSTALOOTER_HINT) from None
+            raise InstagramChanged(
+                "instalooter could not log in: Instagram's answer was not JSON", INSTALOOTER_HINT
+            ) from None
         except ValueError as exc:
-            raise LoginFailed(f"Instagram refused the login ({exc})",
-                              "Check the username and password.") from None
+            raise LoginFailed(
+                f"Instagram refused the login ({exc})", "Check the username and password."
+            ) from None
         except (AttributeError, TypeError, KeyError, IndexError, StopIteration, SystemError) as exc:
-            raise InstagramChanged("instalooter could not log in: Instagram's login page no "
-                                   f"longer has what it reads ({type(exc).__name__}: "
-                                   f"{_short(exc)})", INSTALOOTER_HINT) from None
+            raise InstagramChanged(
+                "instalooter could not log in: Instagram's login page no "
+                f"longer has what it reads ({type(exc).__name__}: "
+                f"{_short(exc)})",
+                INSTALOOTER_HINT,
+            ) from None
 
     def posts(self, tag: str) -> _InstalooterPosts:
         return _InstalooterPosts(self, tag)
@@ -884,8 +1002,11 @@ class InstalooterBackend(Backend):
             if re.search(r"checkpoint|challenge", message or "", re.IGNORECASE):
                 raise LoginFailed(f"Instagram asks to confirm this login ({said})", CHECKPOINT_HINT)
             raise LoginFailed(f"Instagram refused the login ({said})", LOGIN_HINT)
-        if resp.status_code == 429 or "wait a few minutes" in (message or "") \
-                or message == "rate limited":
+        if (
+            resp.status_code == 429
+            or "wait a few minutes" in (message or "")
+            or message == "rate limited"
+        ):
             raise RateLimited(f"Instagram answered {said}", RATE_HINT)
         if resp.status_code in (401, 403) or message == "login_required":
             raise LoginRequired(f"Instagram refused the request ({said})", LOGIN_HINT)
@@ -901,11 +1022,13 @@ class InstalooterBackend(Backend):
         try:
             page = resp.json()
         except ValueError:
-            raise InstagramChanged("Instagram's hashtag feed answered with a page, not JSON",
-                                   INSTALOOTER_HINT) from None
+            raise InstagramChanged(
+                "Instagram's hashtag feed answered with a page, not JSON", INSTALOOTER_HINT
+            ) from None
         if not isinstance(page, dict) or "data" not in page:
-            raise InstagramChanged(f"Instagram's hashtag feed answered without data ({said})",
-                                   INSTALOOTER_HINT)
+            raise InstagramChanged(
+                f"Instagram's hashtag feed answered without data ({said})", INSTALOOTER_HINT
+            )
         if self.pause and self.page_pause:
             self.sleep(self.page_pause)
 
@@ -925,10 +1048,14 @@ def _json_message(resp: requests.Response) -> str | None:
 BACKEND_CLASSES = {"instaloader": InstaloaderBackend, "instalooter": InstalooterBackend}
 
 
-def open_backend(name: str = "instaloader", username: str | None = None,
-                 session_file: str | Path | None = None,
-                 ask_password: Callable[[str], str] | None = None,
-                 ask_code: Callable[[str], str] | None = None, **kwargs) -> Backend:
+def open_backend(
+    name: str = "instaloader",
+    username: str | None = None,
+    session_file: str | Path | None = None,
+    ask_password: Callable[[str], str] | None = None,
+    ask_code: Callable[[str], str] | None = None,
+    **kwargs,
+) -> Backend:
     """A backend, logged in through a session file or a password typed once.
 
     Args:
@@ -956,7 +1083,8 @@ def open_backend(name: str = "instaloader", username: str | None = None,
             log.info("using the Instagram session in %s", path)
         elif username:
             password = (ask_password or getpass.getpass)(
-                f"Instagram password for {username} (used once, never stored): ")
+                f"Instagram password for {username} (used once, never stored): "
+            )
             backend.login(username, password, ask_code or input)
             del password
     except BaseException:
@@ -976,13 +1104,22 @@ def _write(call: Callable[[], dict], folder: TagFolder, report: TagReport) -> di
         report.fail(f"not a picture ({exc})")
         return None
     except OSError as exc:
-        raise WriteFailed(f"cannot write in {folder.path}: {exc.strerror or exc}",
-                          "Free some disk space (or choose another --dest) and run the same "
-                          "command again: saved photos are kept and skipped.") from exc
+        raise WriteFailed(
+            f"cannot write in {folder.path}: {exc.strerror or exc}",
+            "Free some disk space (or choose another --dest) and run the same "
+            "command again: saved photos are kept and skipped.",
+        ) from exc
 
 
-def _save_post(post: Post, folder: TagFolder, backend: Backend, report: TagReport,
-               videos: bool, backoff: Backoff, echo: Callable[[str], None]) -> None:
+def _save_post(
+    post: Post,
+    folder: TagFolder,
+    backend: Backend,
+    report: TagReport,
+    videos: bool,
+    backoff: Backoff,
+    echo: Callable[[str], None],
+) -> None:
     """Save the post's new pictures, skip those already here, count the rest."""
     for media in post.media:
         if report.saved >= report.wanted:
@@ -1009,9 +1146,15 @@ def _save_post(post: Post, folder: TagFolder, backend: Backend, report: TagRepor
         echo(f"#{folder.tag} [{report.saved}/{report.wanted}] {saved['file']}")
 
 
-def scrape_tag(backend: Backend, tag: str, dest: str | Path = DEFAULT_DEST, n: int = 50,
-               videos: bool = False, backoff: Backoff | None = None,
-               echo: Callable[[str], None] = _quiet) -> TagReport:
+def scrape_tag(
+    backend: Backend,
+    tag: str,
+    dest: str | Path = DEFAULT_DEST,
+    n: int = 50,
+    videos: bool = False,
+    backoff: Backoff | None = None,
+    echo: Callable[[str], None] = _quiet,
+) -> TagReport:
     """Save at most ``n`` new photos of one hashtag into ``dest/<tag>/``; never raises ScrapeError.
 
     Args:
@@ -1054,8 +1197,12 @@ def scrape_tag(backend: Backend, tag: str, dest: str | Path = DEFAULT_DEST, n: i
     except requests.exceptions.RequestException as exc:  # a backend let one through
         report.stop(NetworkDown(f"cannot reach Instagram ({_short(exc)})", NETWORK_HINT))
     except OSError as exc:
-        report.stop(WriteFailed(f"cannot clean up {folder.path}: {exc.strerror or exc}",
-                                "Check the folder's permissions."))
+        report.stop(
+            WriteFailed(
+                f"cannot clean up {folder.path}: {exc.strerror or exc}",
+                "Check the folder's permissions.",
+            )
+        )
     except KeyboardInterrupt:
         report.status = "interrupted"
     report.notes[:0] = getattr(stream, "notes", [])
@@ -1067,9 +1214,15 @@ def scrape_tag(backend: Backend, tag: str, dest: str | Path = DEFAULT_DEST, n: i
     return report
 
 
-def scrape(tags: list[str], backend: Backend, dest: str | Path = DEFAULT_DEST, n: int = 50,
-           videos: bool = False, backoff: Backoff | None = None,
-           echo: Callable[[str], None] = _quiet) -> list[TagReport]:
+def scrape(
+    tags: list[str],
+    backend: Backend,
+    dest: str | Path = DEFAULT_DEST,
+    n: int = 50,
+    videos: bool = False,
+    backoff: Backoff | None = None,
+    echo: Callable[[str], None] = _quiet,
+) -> list[TagReport]:
     """Scrape several hashtags in turn; stop cleanly when Instagram refuses for all of them.
 
     Args:
@@ -1102,9 +1255,20 @@ def scrape(tags: list[str], backend: Backend, dest: str | Path = DEFAULT_DEST, n
     return reports
 
 
-BACKEND_ERRORS = {cls.kind: cls for cls in (LoginRequired, LoginFailed, RateLimited, Blocked,
-                                            NetworkDown, NotFound, InstagramChanged,
-                                            BackendMissing, WriteFailed)}
+BACKEND_ERRORS = {
+    cls.kind: cls
+    for cls in (
+        LoginRequired,
+        LoginFailed,
+        RateLimited,
+        Blocked,
+        NetworkDown,
+        NotFound,
+        InstagramChanged,
+        BackendMissing,
+        WriteFailed,
+    )
+}
 
 
 def not_run(tags: list[str], n: int, error: ScrapeError, backend: str = "") -> list[TagReport]:
@@ -1178,8 +1342,15 @@ def _cmd_scrape(args) -> int:
     except KeyboardInterrupt:
         return 130
     try:
-        reports = scrape(tags, backend, args.dest, args.n, videos=args.videos,
-                         backoff=Backoff(retries=args.retries, sleep=backend.sleep), echo=echo)
+        reports = scrape(
+            tags,
+            backend,
+            args.dest,
+            args.n,
+            videos=args.videos,
+            backoff=Backoff(retries=args.retries, sleep=backend.sleep),
+            echo=echo,
+        )
     finally:
         backend.close()
     print(summary(reports))
@@ -1207,8 +1378,12 @@ def _cmd_import_urls(args) -> int:
     from helpers.fetch import FetchPolicy
     from helpers.importing import import_urls, read_url_list
 
-    policy = FetchPolicy(allow_private=args.allow_private, max_bytes=args.max_mb * 1024 * 1024,
-                         deadline=args.timeout, read_timeout=min(10.0, args.timeout))
+    policy = FetchPolicy(
+        allow_private=args.allow_private,
+        max_bytes=args.max_mb * 1024 * 1024,
+        deadline=args.timeout,
+        read_timeout=min(10.0, args.timeout),
+    )
     try:
         urls = read_url_list(args.file)
         report = import_urls(urls, args.tag, args.dest, policy, echo=_echo_to(args.quiet))
@@ -1224,29 +1399,60 @@ def _cmd_import_urls(args) -> int:
 
 def _add_scrape(subparsers, add_common) -> None:
     p = subparsers.add_parser(
-        "scrape", help="download photos of Instagram hashtags (needs a logged-in session)",
-        description=SCRAPE_DESCRIPTION, epilog=SCRAPE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "scrape",
+        help="download photos of Instagram hashtags (needs a logged-in session)",
+        description=SCRAPE_DESCRIPTION,
+        epilog=SCRAPE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("tags", nargs="+", metavar="TAG", help="hashtags, with or without '#'")
-    p.add_argument("-n", type=_positive, default=50,
-                   help="most NEW photos per hashtag in this run; photos already saved are "
-                        "skipped and not counted (default: %(default)s)")
-    p.add_argument("--dest", type=Path, default=DEFAULT_DEST,
-                   help="folder of hashtag folders (default: %(default)s)")
-    p.add_argument("--backend", choices=BACKENDS, default="instaloader",
-                   help="instaloader (maintained, default) or instalooter (the original "
-                        "workshop's tool; broken against today's Instagram)")
-    p.add_argument("--login", metavar="USER",
-                   help="your Instagram username: uses instaloader's session file for USER if "
-                        "there is one, else asks for the password (not stored)")
-    p.add_argument("--session-file", "--session_file", dest="session_file", type=Path,
-                   metavar="FILE", help="an instaloader session file ('instaloader --login USER' "
-                                        "writes one), or cookies exported as JSON")
-    p.add_argument("--videos", action="store_true",
-                   help="also save the cover picture of videos (passed over by default)")
-    p.add_argument("--retries", type=int, default=3,
-                   help="waits with back-off after 429 / 'please wait' / network errors before "
-                        "stopping with what was saved (default: %(default)s)")
+    p.add_argument(
+        "-n",
+        type=_positive,
+        default=50,
+        help="most NEW photos per hashtag in this run; photos already saved are "
+        "skipped and not counted (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dest",
+        type=Path,
+        default=DEFAULT_DEST,
+        help="folder of hashtag folders (default: %(default)s)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="instaloader",
+        help="instaloader (maintained, default) or instalooter (the original "
+        "workshop's tool; broken against today's Instagram)",
+    )
+    p.add_argument(
+        "--login",
+        metavar="USER",
+        help="your Instagram username: uses instaloader's session file for USER if "
+        "there is one, else asks for the password (not stored)",
+    )
+    p.add_argument(
+        "--session-file",
+        "--session_file",
+        dest="session_file",
+        type=Path,
+        metavar="FILE",
+        help="an instaloader session file ('instaloader --login USER' "
+        "writes one), or cookies exported as JSON",
+    )
+    p.add_argument(
+        "--videos",
+        action="store_true",
+        help="also save the cover picture of videos (passed over by default)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="waits with back-off after 429 / 'please wait' / network errors before "
+        "stopping with what was saved (default: %(default)s)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="only the summary")
     if add_common:
         add_common(p)
@@ -1255,48 +1461,70 @@ def _add_scrape(subparsers, add_common) -> None:
 
 def _add_imports(subparsers, add_common) -> None:
     p = subparsers.add_parser(
-        "import", help="copy a folder of pictures into a hashtag folder (offline)",
+        "import",
+        help="copy a folder of pictures into a hashtag folder (offline)",
         description="Copy every picture under FOLDER into DEST/<tag>/ with a manifest line "
-                    "each. Each file is decoded first: a damaged one is reported and left out. "
-                    "Pictures already there (same content) are skipped. If FOLDER has a "
-                    "manifest.jsonl (a scraped folder from elsewhere), its captions and "
-                    "hashtags come along.")
+        "each. Each file is decoded first: a damaged one is reported and left out. "
+        "Pictures already there (same content) are skipped. If FOLDER has a "
+        "manifest.jsonl (a scraped folder from elsewhere), its captions and "
+        "hashtags come along.",
+    )
     p.add_argument("folder", type=Path, help="folder searched recursively for pictures")
     p.add_argument("--tag", required=True, help="the hashtag these pictures belong to")
-    p.add_argument("--dest", type=Path, default=DEFAULT_DEST,
-                   help="folder of hashtag folders (default: %(default)s)")
+    p.add_argument(
+        "--dest",
+        type=Path,
+        default=DEFAULT_DEST,
+        help="folder of hashtag folders (default: %(default)s)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="only the summary")
     if add_common:
         add_common(p)
     p.set_defaults(func=_cmd_import)
 
     p = subparsers.add_parser(
-        "import-urls", help="download a list of picture URLs into a hashtag folder",
+        "import-urls",
+        help="download a list of picture URLs into a hashtag folder",
         description="Download each http(s) URL listed in FILE (one per line, '#' comments; "
-                    "'-' reads standard input) into DEST/<tag>/ with a manifest line each. "
-                    "The same rules as the API apply: http and https only, no loopback or "
-                    "private addresses (unless --allow_private), size and time limits, and the "
-                    "answer must be a picture that decodes. A refused URL is reported, the "
-                    "others go on; URLs already imported are skipped.")
+        "'-' reads standard input) into DEST/<tag>/ with a manifest line each. "
+        "The same rules as the API apply: http and https only, no loopback or "
+        "private addresses (unless --allow_private), size and time limits, and the "
+        "answer must be a picture that decodes. A refused URL is reported, the "
+        "others go on; URLs already imported are skipped.",
+    )
     p.add_argument("file", help="text file of URLs, or '-'")
     p.add_argument("--tag", required=True, help="the hashtag these pictures belong to")
-    p.add_argument("--dest", type=Path, default=DEFAULT_DEST,
-                   help="folder of hashtag folders (default: %(default)s)")
-    p.add_argument("--allow_private", "--allow-private", dest="allow_private",
-                   action="store_true",
-                   help="also fetch from loopback and private addresses (a trusted local server)")
-    p.add_argument("--max_mb", type=_positive, default=20,
-                   help="largest picture in MB (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=20.0,
-                   help="seconds for each download, redirects included (default: %(default)s)")
+    p.add_argument(
+        "--dest",
+        type=Path,
+        default=DEFAULT_DEST,
+        help="folder of hashtag folders (default: %(default)s)",
+    )
+    p.add_argument(
+        "--allow_private",
+        "--allow-private",
+        dest="allow_private",
+        action="store_true",
+        help="also fetch from loopback and private addresses (a trusted local server)",
+    )
+    p.add_argument(
+        "--max_mb", type=_positive, default=20, help="largest picture in MB (default: %(default)s)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        help="seconds for each download, redirects included (default: %(default)s)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="only the summary")
     if add_common:
         add_common(p)
     p.set_defaults(func=_cmd_import_urls)
 
 
-def add_commands(subparsers, add_common: Callable[[argparse.ArgumentParser], None] | None = None
-                 ) -> None:
+def add_commands(
+    subparsers, add_common: Callable[[argparse.ArgumentParser], None] | None = None
+) -> None:
     """Add ``scrape``, ``import`` and ``import-urls`` to the ``hashtag`` command.
 
     Args:

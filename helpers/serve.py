@@ -43,8 +43,13 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("hashtag.access")
 
 TOKEN_ENV = "HASHTAG_TRAIN_TOKEN"
-_IMAGE_STATUS = {"empty": 400, "not_an_image": 415, "too_many_pixels": 413,
-                 "undecodable": 422, "unreadable": 422}
+_IMAGE_STATUS = {
+    "empty": 400,
+    "not_an_image": 415,
+    "too_many_pixels": 413,
+    "undecodable": 422,
+    "unreadable": 422,
+}
 
 
 class ApiError(Exception):
@@ -78,7 +83,8 @@ class ServiceConfig:
             model_dir=env.get("HASHTAG_MODEL", cls.model_dir),
             image_dir=env.get("HASHTAG_IMAGE_DIR", cls.image_dir),
             fetch=FetchPolicy.from_env(),
-            train_token=env.get(TOKEN_ENV) or None)
+            train_token=env.get(TOKEN_ENV) or None,
+        )
         for key, value in overrides.items():
             setattr(config, key, value)
         return config
@@ -104,8 +110,11 @@ class ModelHolder:
                 self.error = str(exc)
                 raise
             previous, self.current, self.error = self.current, predictor, None
-        log.info("model %s loaded (was %s)", predictor.model_id,
-                 previous.model_id if previous else "none")
+        log.info(
+            "model %s loaded (was %s)",
+            predictor.model_id,
+            previous.model_id if previous else "none",
+        )
         return predictor
 
     def get(self) -> Predictor:
@@ -213,9 +222,16 @@ class TrainJob:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "status": self.status, "started": self.started,
-                "finished": self.finished, "progress": {"epoch": self.epoch, **self.logs},
-                "model": self.model, "test_accuracy": self.test_accuracy, "error": self.error}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "started": self.started,
+            "finished": self.finished,
+            "progress": {"epoch": self.epoch, **self.logs},
+            "model": self.model,
+            "test_accuracy": self.test_accuracy,
+            "error": self.error,
+        }
 
 
 class Trainer:
@@ -230,8 +246,9 @@ class Trainer:
     def start(self, overrides: dict) -> TrainJob:
         with self._lock:
             if self._running is not None:
-                raise ApiError(409, "training_in_progress",
-                               f"job {self._running.id} is still running")
+                raise ApiError(
+                    409, "training_in_progress", f"job {self._running.id} is still running"
+                )
             job = TrainJob(uuid.uuid4().hex[:12])
             self.jobs[job.id] = self._running = job
         threading.Thread(target=self._run, args=(job, overrides), daemon=True).start()
@@ -247,9 +264,12 @@ class Trainer:
             job.logs = {k: round(float(v), 4) for k, v in logs.items()}
 
         try:
-            settings = {"image_dir": self.config.image_dir,
-                        "models_dir": str(Path(self.config.model_dir).parent),
-                        **self.config.train_overrides, **overrides}
+            settings = {
+                "image_dir": self.config.image_dir,
+                "models_dir": str(Path(self.config.model_dir).parent),
+                **self.config.train_overrides,
+                **overrides,
+            }
             result = train(TrainConfig(**settings), progress=False, callbacks=[progress])
             job.model, job.test_accuracy = str(result.model_dir), result.metrics["test_accuracy"]
             with contextlib.suppress(ModelError):
@@ -266,9 +286,21 @@ class Trainer:
 
 # -- request handling ---------------------------------------------------------------------
 
-_TRAINABLE = {"backbone", "epochs", "learning_rate", "batch_size", "dropout", "label_smoothing",
-              "patience", "augment", "fine_tune", "backbone_epochs", "validation_pct",
-              "testing_pct", "seed"}
+_TRAINABLE = {
+    "backbone",
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "dropout",
+    "label_smoothing",
+    "patience",
+    "augment",
+    "fine_tune",
+    "backbone_epochs",
+    "validation_pct",
+    "testing_pct",
+    "seed",
+}
 
 
 def _top(args, config: ServiceConfig) -> int:
@@ -286,8 +318,11 @@ def _decode(blob: bytes, predictor: Predictor, config: ServiceConfig) -> np.ndar
     if not blob:
         raise ApiError(400, "empty", "the image is empty")
     if sniff_image_type(blob) is None:
-        raise ApiError(415, "not_an_image",
-                       "not an image: send JPEG, PNG, GIF, WebP or BMP (SVG and HTML are refused)")
+        raise ApiError(
+            415,
+            "not_an_image",
+            "not an image: send JPEG, PNG, GIF, WebP or BMP (SVG and HTML are refused)",
+        )
     try:
         return decode_image(blob, size=predictor.input_size, max_pixels=config.max_pixels)
     except ImageError as exc:
@@ -304,8 +339,11 @@ def _fetch(url: str, config: ServiceConfig) -> bytes:
 
 
 def _answer(predictor, probs, top, source=None) -> dict:
-    out = {"predictions": [{"hashtag": h, "probability": round(p, 6)}
-                           for h, p in predictor.top_k(probs, top)]}
+    out = {
+        "predictions": [
+            {"hashtag": h, "probability": round(p, 6)} for h, p in predictor.top_k(probs, top)
+        ]
+    }
     if source is not None:
         out = {"source": source, **out}
     return out
@@ -323,8 +361,12 @@ def create_app(config: ServiceConfig | None = None):
     holder = ModelHolder(config.model_dir)
     batcher = MicroBatcher(config.max_batch, config.batch_wait_seconds)
     trainer = Trainer(config, holder)
-    app.extensions["hashtag"] = {"config": config, "holder": holder, "batcher": batcher,
-                                 "trainer": trainer}
+    app.extensions["hashtag"] = {
+        "config": config,
+        "holder": holder,
+        "batcher": batcher,
+        "trainer": trainer,
+    }
     request_ids = itertools.count(1)
 
     def error(status, code, message):
@@ -339,9 +381,13 @@ def create_app(config: ServiceConfig | None = None):
     @app.errorhandler(HTTPException)
     def http_error(exc):
         code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.code, "bad_request")
-        message = (f"the request is over the {config.max_upload_bytes:,} byte limit"
-                   if exc.code == 413 else exc.description)
+            exc.code, "bad_request"
+        )
+        message = (
+            f"the request is over the {config.max_upload_bytes:,} byte limit"
+            if exc.code == 413
+            else exc.description
+        )
         return error(exc.code, code, message)
 
     @app.errorhandler(Exception)
@@ -357,10 +403,19 @@ def create_app(config: ServiceConfig | None = None):
     @app.after_request
     def access(response):
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        access_log.info(json.dumps({
-            "id": g.get("request_id"), "method": request.method, "path": request.path,
-            "status": response.status_code, "ms": round(elapsed, 1),
-            "bytes_in": request.content_length or 0, "remote": request.remote_addr}))
+        access_log.info(
+            json.dumps(
+                {
+                    "id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed, 1),
+                    "bytes_in": request.content_length or 0,
+                    "remote": request.remote_addr,
+                }
+            )
+        )
         return response
 
     def predict_blobs(blobs_or_errors: list, top: int, single: bool):
@@ -373,9 +428,11 @@ def create_app(config: ServiceConfig | None = None):
                     decoded.append((len(results), _decode(blob, predictor, config)))
                 except ApiError as exc:
                     problem = exc
-            results.append({"source": source} if problem is None else
-                           {"source": source, "error": {"code": problem.code,
-                                                        "message": problem.message}})
+            results.append(
+                {"source": source}
+                if problem is None
+                else {"source": source, "error": {"code": problem.code, "message": problem.message}}
+            )
             if problem is not None and single:
                 raise problem
         if decoded:
@@ -397,9 +454,12 @@ def create_app(config: ServiceConfig | None = None):
     def original_call():
         picture = request.args.get("picture")
         if not picture:
-            raise ApiError(400, "missing_picture",
-                           "give an image URL: GET /?picture=https://example.com/photo.jpg "
-                           "(or POST an image to /predict)")
+            raise ApiError(
+                400,
+                "missing_picture",
+                "give an image URL: GET /?picture=https://example.com/photo.jpg "
+                "(or POST an image to /predict)",
+            )
         with batcher.request():
             top = _top(request.args, config)
             holder.get()
@@ -422,8 +482,11 @@ def create_app(config: ServiceConfig | None = None):
                 if not isinstance(urls, list) or not urls:
                     raise ApiError(400, "bad_json", "urls must be a non-empty list")
                 if len(urls) > config.max_images_per_request:
-                    raise ApiError(413, "too_many_images",
-                                   f"at most {config.max_images_per_request} images per request")
+                    raise ApiError(
+                        413,
+                        "too_many_images",
+                        f"at most {config.max_images_per_request} images per request",
+                    )
                 items = [fetched(url) for url in urls]
                 single = "url" in body and "urls" not in body
                 return jsonify(predict_blobs(items, top, single))
@@ -432,8 +495,11 @@ def create_app(config: ServiceConfig | None = None):
             if not items:
                 raise ApiError(400, "empty", "no image in the request")
             if len(items) > config.max_images_per_request:
-                raise ApiError(413, "too_many_images",
-                               f"at most {config.max_images_per_request} images per request")
+                raise ApiError(
+                    413,
+                    "too_many_images",
+                    f"at most {config.max_images_per_request} images per request",
+                )
             return jsonify(predict_blobs(items, top, single=len(items) == 1))
 
     @app.get("/healthz")
@@ -441,8 +507,14 @@ def create_app(config: ServiceConfig | None = None):
         predictor = holder.current
         if predictor is None:
             return error(503, "no_model", holder.error or "no model is loaded")
-        return jsonify({"status": "ok", "model": predictor.model_id,
-                        "backbone": predictor.backbone, "labels": len(predictor.labels)})
+        return jsonify(
+            {
+                "status": "ok",
+                "model": predictor.model_id,
+                "backbone": predictor.backbone,
+                "labels": len(predictor.labels),
+            }
+        )
 
     @app.get("/labels")
     def labels():
@@ -455,8 +527,9 @@ def create_app(config: ServiceConfig | None = None):
 
     def require_token():
         if not config.train_token:
-            raise ApiError(403, "disabled",
-                           f"this endpoint is off: start the server with {TOKEN_ENV} set")
+            raise ApiError(
+                403, "disabled", f"this endpoint is off: start the server with {TOKEN_ENV} set"
+            )
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), config.train_token.encode()):
             raise ApiError(401, "bad_token", "missing or wrong token (Authorization: Bearer ...)")
@@ -476,8 +549,9 @@ def create_app(config: ServiceConfig | None = None):
         require_token()
         body = request.get_json(silent=True) or {}
         if not isinstance(body, dict) or set(body) - _TRAINABLE:
-            raise ApiError(400, "bad_settings",
-                           f"allowed settings: {', '.join(sorted(_TRAINABLE))}")
+            raise ApiError(
+                400, "bad_settings", f"allowed settings: {', '.join(sorted(_TRAINABLE))}"
+            )
         job = trainer.start(body)
         return jsonify(job.to_dict()), 202
 
@@ -492,8 +566,13 @@ def create_app(config: ServiceConfig | None = None):
     return app
 
 
-def run_server(config: ServiceConfig, host: str = "127.0.0.1", port: int = 5000,
-               threads: int = 8, dev: bool = False) -> None:
+def run_server(
+    config: ServiceConfig,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    threads: int = 8,
+    dev: bool = False,
+) -> None:
     """Serve under gunicorn (one process, ``threads`` threads sharing the model), or Flask's
     development server with ``dev``."""
     if dev:
@@ -505,9 +584,15 @@ def run_server(config: ServiceConfig, host: str = "127.0.0.1", port: int = 5000,
         def load_config(self):
             # one worker: the model lives in memory once and the micro-batcher sees every
             # request; threads give concurrency (TensorFlow releases the GIL while it works)
-            for key, value in {"bind": f"{host}:{port}", "workers": 1, "threads": threads,
-                               "worker_class": "gthread", "timeout": 120,
-                               "accesslog": None, "errorlog": "-"}.items():
+            for key, value in {
+                "bind": f"{host}:{port}",
+                "workers": 1,
+                "threads": threads,
+                "worker_class": "gthread",
+                "timeout": 120,
+                "accesslog": None,
+                "errorlog": "-",
+            }.items():
                 self.cfg.set(key, value)
 
         def load(self):

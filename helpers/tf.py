@@ -23,7 +23,6 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-
 @contextlib.contextmanager
 def _quiet_native_stderr():
     """Hide what TensorFlow's C++ runtime prints to fd 2 before its logging starts.

@@ -62,7 +62,7 @@ class _TensorRef:
         if last >= flat.size:
             raise TorchFileError("a tensor reaches past the end of its storage")
         view = np.lib.stride_tricks.as_strided(
-            flat[self.offset:],
+            flat[self.offset :],
             shape=self.size,
             strides=tuple(s * itemsize for s in self.stride),
             writeable=False,
@@ -102,7 +102,7 @@ def _plain_load(f):
     return _Unpickler(f, {}).load()
 
 
-def read_legacy_state_dict(path: str | Path) -> "collections.OrderedDict[str, np.ndarray]":
+def read_legacy_state_dict(path: str | Path) -> collections.OrderedDict[str, np.ndarray]:
     """Return the tensors of a legacy torch.save state dict as numpy arrays."""
     storages: dict = {}
     with open(path, "rb") as f:

@@ -72,8 +72,18 @@ class TrainConfig:
 
     def hparams(self) -> dict:
         """The hyper-parameters worth comparing between runs (for TensorBoard)."""
-        keys = ("backbone", "learning_rate", "batch_size", "dropout", "label_smoothing",
-                "class_weights", "augment", "fine_tune", "patience", "max_steps")
+        keys = (
+            "backbone",
+            "learning_rate",
+            "batch_size",
+            "dropout",
+            "label_smoothing",
+            "class_weights",
+            "augment",
+            "fine_tune",
+            "patience",
+            "max_steps",
+        )
         return {k: (getattr(self, k) if getattr(self, k) is not None else "none") for k in keys}
 
 
@@ -90,12 +100,16 @@ class TrainResult:
     def summary(self) -> str:
         m = self.metrics
         lines = [self.dataset.summary(), ""]
-        lines.append(f"features extracted now: {self.features_computed} "
-                     f"(the rest came from the bottleneck cache)")
+        lines.append(
+            f"features extracted now: {self.features_computed} "
+            f"(the rest came from the bottleneck cache)"
+        )
         lines.append(f"epochs trained: {m['epochs_trained']}  stopped early: {m['stopped_early']}")
         if m.get("test_accuracy") is not None:
-            lines.append(f"final test accuracy: {m['test_accuracy']:.3f} "
-                         f"on {m['counts']['test']} test images")
+            lines.append(
+                f"final test accuracy: {m['test_accuracy']:.3f} "
+                f"on {m['counts']['test']} test images"
+            )
         lines.append(f"model: {self.model_dir}")
         lines.append(f"TensorBoard: tensorboard --logdir {self.run_dir.parent}")
         return "\n".join(lines)
@@ -123,8 +137,9 @@ def _learning_rate_logger():
 
     def on_epoch_end(epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(keras.backend.get_value(
-                callback.model.optimizer.learning_rate))
+            logs["learning_rate"] = float(
+                keras.backend.get_value(callback.model.optimizer.learning_rate)
+            )
 
     callback = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
     return callback
@@ -141,8 +156,13 @@ def _progress_callback(total_epochs: int, desc: str, enabled: bool):
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()
-                                  if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+            self.bar.set_postfix(
+                {
+                    k: f"{v:.3f}"
+                    for k, v in logs.items()
+                    if k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                }
+            )
             self.bar.update(1)
 
         def on_train_end(self, logs=None):
@@ -151,8 +171,9 @@ def _progress_callback(total_epochs: int, desc: str, enabled: bool):
     return Progress()
 
 
-def _callbacks(config, run_dir: Path, has_validation: bool, epochs: int, desc: str,
-               progress: bool, extra=()):
+def _callbacks(
+    config, run_dir: Path, has_validation: bool, epochs: int, desc: str, progress: bool, extra=()
+):
     from helpers.tf import keras
 
     monitor = "val_loss" if has_validation else "loss"
@@ -160,8 +181,9 @@ def _callbacks(config, run_dir: Path, has_validation: bool, epochs: int, desc: s
     return [
         _learning_rate_logger(),  # before TensorBoard, so the rate is in the logs it writes
         keras.callbacks.TensorBoard(log_dir=str(run_dir), write_graph=False, profile_batch=0),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience,
-                                      restore_best_weights=True),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.patience, restore_best_weights=True
+        ),
         _progress_callback(epochs, desc, progress),
         *extra,
     ]
@@ -180,9 +202,11 @@ def build_head(feature_dim: int, classes: int, dropout: float):
 def _compile(model, learning_rate: float, label_smoothing: float):
     from helpers.tf import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+    )
 
 
 def _epochs_for(config: TrainConfig, train_count: int) -> int:
@@ -199,8 +223,7 @@ class HeadHistory:
     logs: list[dict]  # per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate
 
 
-def fit_head(config, x_train, y_train, x_val, y_val, classes, run_dir, progress=True,
-             callbacks=()):
+def fit_head(config, x_train, y_train, x_val, y_val, classes, run_dir, progress=True, callbacks=()):
     """Train the softmax head on feature vectors, with early stopping on validation loss.
 
     A hand-written loop, one compiled call per epoch: on a few hundred cached
@@ -221,11 +244,17 @@ def fit_head(config, x_train, y_train, x_val, y_val, classes, run_dir, progress=
     optimizer = keras.optimizers.Adam(config.learning_rate)
     optimizer.build(head.trainable_variables)
     loss_fn = keras.losses.CategoricalCrossentropy(
-        label_smoothing=config.label_smoothing, reduction="none")
+        label_smoothing=config.label_smoothing, reduction="none"
+    )
     weights = balanced_class_weights(y_train, classes) if config.class_weights else None
-    sample_w = np.array([weights[y] for y in y_train] if weights else np.ones(len(y_train)),
-                        np.float32)
-    xt, yt, wt = tf.constant(x_train), tf.constant(_one_hot(y_train, classes)), tf.constant(sample_w)
+    sample_w = np.array(
+        [weights[y] for y in y_train] if weights else np.ones(len(y_train)), np.float32
+    )
+    xt, yt, wt = (
+        tf.constant(x_train),
+        tf.constant(_one_hot(y_train, classes)),
+        tf.constant(sample_w),
+    )
     xv, yv = tf.constant(x_val), tf.constant(_one_hot(y_val, classes))
     n, bs = len(x_train), config.batch_size
     steps = max(1, math.ceil(n / bs))
@@ -234,24 +263,26 @@ def fit_head(config, x_train, y_train, x_val, y_val, classes, run_dir, progress=
     def train_epoch(order):
         total, correct = tf.constant(0.0), tf.constant(0.0)
         for i in tf.range(steps):
-            idx = order[i * bs:(i + 1) * bs]
+            idx = order[i * bs : (i + 1) * bs]
             x, y, w = tf.gather(xt, idx), tf.gather(yt, idx), tf.gather(wt, idx)
             with tf.GradientTape() as tape:
                 probs = head(x, training=True)
                 loss = tf.reduce_sum(loss_fn(y, probs) * w) / tf.reduce_sum(w)
-            optimizer.apply_gradients(zip(tape.gradient(loss, head.trainable_variables),
-                                          head.trainable_variables))
+            optimizer.apply_gradients(
+                zip(tape.gradient(loss, head.trainable_variables), head.trainable_variables)
+            )
             size = tf.cast(tf.shape(idx)[0], tf.float32)
             total += loss * size
-            correct += tf.reduce_sum(tf.cast(
-                tf.argmax(probs, 1) == tf.argmax(y, 1), tf.float32))
+            correct += tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == tf.argmax(y, 1), tf.float32))
         return total / n, correct / n
 
     @tf.function
     def evaluate(x, y):
         probs = head(x, training=False)
-        return (tf.reduce_mean(keras.losses.categorical_crossentropy(y, probs)),
-                tf.reduce_mean(tf.cast(tf.argmax(probs, 1) == tf.argmax(y, 1), tf.float32)))
+        return (
+            tf.reduce_mean(keras.losses.categorical_crossentropy(y, probs)),
+            tf.reduce_mean(tf.cast(tf.argmax(probs, 1) == tf.argmax(y, 1), tf.float32)),
+        )
 
     has_val = len(x_val) > 0
     max_epochs = _epochs_for(config, n)
@@ -261,8 +292,11 @@ def fit_head(config, x_train, y_train, x_val, y_val, classes, run_dir, progress=
     with tqdm(total=max_epochs, desc="head", unit="epoch", disable=not progress) as bar:
         for epoch in range(max_epochs):
             loss, acc = train_epoch(tf.constant(rng.permutation(n), tf.int32))
-            logs = {"loss": float(loss), "accuracy": float(acc),
-                    "learning_rate": float(optimizer.learning_rate.numpy())}
+            logs = {
+                "loss": float(loss),
+                "accuracy": float(acc),
+                "learning_rate": float(optimizer.learning_rate.numpy()),
+            }
             if has_val:
                 val_loss, val_acc = evaluate(xv, yv)
                 logs.update(val_loss=float(val_loss), val_accuracy=float(val_acc))
@@ -311,11 +345,17 @@ def _augmentation(config: TrainConfig):
         s = config.random_scale / 100
         layers.append(keras.layers.RandomZoom((-s, s), seed=config.seed + 1))
     if config.random_brightness:
-        layers.append(keras.layers.RandomBrightness(
-            config.random_brightness / 100, value_range=(0.0, 1.0), seed=config.seed))
+        layers.append(
+            keras.layers.RandomBrightness(
+                config.random_brightness / 100, value_range=(0.0, 1.0), seed=config.seed
+            )
+        )
     if config.random_rotation:
-        layers.append(keras.layers.RandomRotation(
-            config.random_rotation / 360, fill_mode="reflect", seed=config.seed))
+        layers.append(
+            keras.layers.RandomRotation(
+                config.random_rotation / 360, fill_mode="reflect", seed=config.seed
+            )
+        )
     return layers
 
 
@@ -329,8 +369,9 @@ def augmentation_preview(image: np.ndarray, config: TrainConfig, count: int = 8)
     return [np.clip(x, 0, 1) for x in out.numpy()]
 
 
-def fit_through_backbone(config, loaded, head, items_train, items_val, dataset, run_dir,
-                         progress=True, callbacks=()):
+def fit_through_backbone(
+    config, loaded, head, items_train, items_val, dataset, run_dir, progress=True, callbacks=()
+):
     """Train backbone (+ augmentation) + head on decoded images, starting from ``head``."""
     from helpers.features import decoded_images
     from helpers.tf import keras, tf
@@ -340,7 +381,8 @@ def fit_through_backbone(config, loaded, head, items_train, items_val, dataset, 
 
     def images_and_labels(items, training):
         labels = tf.data.Dataset.from_tensor_slices(
-            _one_hot(np.array([dataset.label_index(i) for i in items]), classes))
+            _one_hot(np.array([dataset.label_index(i) for i in items]), classes)
+        )
         images = decoded_images([i.path for i in items], size).map(lambda img, err: img)
         ds = tf.data.Dataset.zip((images, labels))
         if training:
@@ -358,11 +400,21 @@ def fit_through_backbone(config, loaded, head, items_train, items_val, dataset, 
     _compile(model, lr, config.label_smoothing)
     y_train = np.array([dataset.label_index(i) for i in items_train])
     history = model.fit(
-        images_and_labels(items_train, True), epochs=config.backbone_epochs, verbose=0,
+        images_and_labels(items_train, True),
+        epochs=config.backbone_epochs,
+        verbose=0,
         validation_data=images_and_labels(items_val, False) if items_val else None,
         class_weight=balanced_class_weights(y_train, classes) if config.class_weights else None,
-        callbacks=_callbacks(config, run_dir / "backbone", bool(items_val),
-                             config.backbone_epochs, "backbone", progress, callbacks))
+        callbacks=_callbacks(
+            config,
+            run_dir / "backbone",
+            bool(items_val),
+            config.backbone_epochs,
+            "backbone",
+            progress,
+            callbacks,
+        ),
+    )
     return len(history.history["loss"])
 
 
@@ -378,10 +430,14 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
         per_class[label] = {
             "precision": float(matrix[i, i] / predicted) if predicted else None,
             "recall": float(matrix[i, i] / actual) if actual else None,
-            "support": int(actual)}
+            "support": int(actual),
+        }
     total = int(matrix.sum())
-    return {"accuracy": float(np.trace(matrix) / total) if total else None,
-            "per_class": per_class, "confusion_matrix": matrix.tolist()}
+    return {
+        "accuracy": float(np.trace(matrix) / total) if total else None,
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
 
 
 def _log_hparams(run_dir: Path, config: TrainConfig, metrics: dict) -> None:
@@ -396,8 +452,7 @@ def _log_hparams(run_dir: Path, config: TrainConfig, metrics: dict) -> None:
                 tf.summary.scalar(key, metrics[key], step=0)
 
 
-def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()
-          ) -> TrainResult:
+def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()) -> TrainResult:
     """Train a hashtag classifier and export it.
 
     Args:
@@ -417,8 +472,13 @@ def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()
     timings = {}
     backbone = get_backbone(config.backbone, config.input_size)
     cache = BottleneckCache.for_backbone(backbone, config.bottleneck_dir)
-    dataset = scan(config.image_dir, config.validation_pct, config.testing_pct,
-                   config.min_images, known_good=cache.known_digests())
+    dataset = scan(
+        config.image_dir,
+        config.validation_pct,
+        config.testing_pct,
+        config.min_images,
+        known_good=cache.known_digests(),
+    )
     timings["scan"] = time.perf_counter() - started
 
     loaded = None
@@ -433,8 +493,10 @@ def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()
     feats = cached_features(dataset.items, cache, get_loaded, config.batch_size, progress)
     dataset.unreadable.extend(feats.failed)
     timings["features"] = time.perf_counter() - t
-    by_split = {s: [i for i, item in enumerate(feats.kept) if item.split == s]
-                for s in ("train", "validation", "test")}
+    by_split = {
+        s: [i for i, item in enumerate(feats.kept) if item.split == s]
+        for s in ("train", "validation", "test")
+    }
     labels_all = np.array([dataset.label_index(item) for item in feats.kept], dtype=int)
 
     def xy(split):
@@ -446,45 +508,74 @@ def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()
     classes = len(dataset.labels)
     t = time.perf_counter()
     head, history = fit_head(
-        config, *xy("train"), *xy("validation"), classes, run_dir, progress, callbacks)
+        config, *xy("train"), *xy("validation"), classes, run_dir, progress, callbacks
+    )
     epochs_trained, stopped_early = history.epochs, history.stopped_early
     timings["head"] = time.perf_counter() - t
     if config.augment or config.fine_tune:
         t = time.perf_counter()
         item_lists = {s: [feats.kept[i] for i in rows] for s, rows in by_split.items()}
         epochs_trained += fit_through_backbone(
-            config, get_loaded(), head, item_lists["train"], item_lists["validation"],
-            dataset, run_dir, progress, callbacks)
+            config,
+            get_loaded(),
+            head,
+            item_lists["train"],
+            item_lists["validation"],
+            dataset,
+            run_dir,
+            progress,
+            callbacks,
+        )
         timings["backbone"] = time.perf_counter() - t
         # the head's inputs changed with the backbone: evaluate on fresh features
-        feats_eval = {s: extract_features([feats.kept[i].path for i in by_split[s]],
-                                          get_loaded(), config.batch_size, progress=False).features
-                      for s in ("validation", "test")}
+        feats_eval = {
+            s: extract_features(
+                [feats.kept[i].path for i in by_split[s]],
+                get_loaded(),
+                config.batch_size,
+                progress=False,
+            ).features
+            for s in ("validation", "test")
+        }
     else:
         feats_eval = {s: xy(s)[0] for s in ("validation", "test")}
 
-    metrics = {"run": run_name, "backbone": backbone.name,
-               "input_size": backbone.input_size, "labels": dataset.labels,
-               "counts": {s: len(rows) for s, rows in by_split.items()},
-               "per_label": dataset.counts(), "epochs_trained": epochs_trained,
-               "stopped_early": stopped_early, "hyperparameters": dataclasses.asdict(config),
-               "features_computed": feats.computed,
-               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    metrics = {
+        "run": run_name,
+        "backbone": backbone.name,
+        "input_size": backbone.input_size,
+        "labels": dataset.labels,
+        "counts": {s: len(rows) for s, rows in by_split.items()},
+        "per_label": dataset.counts(),
+        "epochs_trained": epochs_trained,
+        "stopped_early": stopped_early,
+        "hyperparameters": dataclasses.asdict(config),
+        "features_computed": feats.computed,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     misclassified = []
     for split in ("validation", "test"):
         y_true = xy(split)[1]
-        probs = head.predict(feats_eval[split], verbose=0) if len(y_true) else np.zeros((0, classes))
+        probs = (
+            head.predict(feats_eval[split], verbose=0) if len(y_true) else np.zeros((0, classes))
+        )
         result = classification_metrics(y_true, probs.argmax(axis=1), dataset.labels)
         metrics[f"{split}_accuracy"] = result["accuracy"]
         if split == "test":
-            metrics.update(per_class=result["per_class"],
-                           confusion_matrix=result["confusion_matrix"])
+            metrics.update(
+                per_class=result["per_class"], confusion_matrix=result["confusion_matrix"]
+            )
             for row, p in zip(by_split["test"], probs):
                 item = feats.kept[row]
                 if p.argmax() != dataset.label_index(item):
-                    misclassified.append({"path": item.path, "true": item.label,
-                                          "predicted": dataset.labels[int(p.argmax())],
-                                          "probability": float(p.max())})
+                    misclassified.append(
+                        {
+                            "path": item.path,
+                            "true": item.label,
+                            "predicted": dataset.labels[int(p.argmax())],
+                            "probability": float(p.max()),
+                        }
+                    )
     metrics["misclassified"] = misclassified
     if not by_split["test"]:
         log.warning("the test split is empty: no test accuracy (add images)")
@@ -493,15 +584,25 @@ def train(config: TrainConfig | None = None, progress: bool = True, callbacks=()
     kernel, bias = head.get_layer("hashtag").get_weights()
     metrics["duration_seconds"] = round(time.perf_counter() - started, 2)
     metrics["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    target = Path(config.saved_model_dir) if config.saved_model_dir \
+    target = (
+        Path(config.saved_model_dir)
+        if config.saved_model_dir
         else Path(config.models_dir) / run_name
+    )
     export_model(get_loaded(), kernel, bias, dataset.labels, target, metrics, config)
     if not config.saved_model_dir:
         publish(target)
     timings["export"] = time.perf_counter() - t
     _log_hparams(run_dir, config, metrics)
-    log.info("trained %s in %.1f s: %s", run_name, time.perf_counter() - started,
-             json.dumps(timings))
-    return TrainResult(target, run_dir, dataset, metrics, misclassified, feats.computed,
-                       {**timings, "total": time.perf_counter() - started})
-
+    log.info(
+        "trained %s in %.1f s: %s", run_name, time.perf_counter() - started, json.dumps(timings)
+    )
+    return TrainResult(
+        target,
+        run_dir,
+        dataset,
+        metrics,
+        misclassified,
+        feats.computed,
+        {**timings, "total": time.perf_counter() - started},
+    )

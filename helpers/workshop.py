@@ -61,8 +61,12 @@ class Workspace:
         """A TrainConfig pointing at this workspace, sized for the mode."""
         from helpers.train import TrainConfig
 
-        settings = {"image_dir": str(self.hashtags), "runs_dir": str(self.runs),
-                    "models_dir": str(self.models), "epochs": self.epochs}
+        settings = {
+            "image_dir": str(self.hashtags),
+            "runs_dir": str(self.runs),
+            "models_dir": str(self.models),
+            "epochs": self.epochs,
+        }
         return TrainConfig(**{**settings, **overrides})
 
 
@@ -77,16 +81,18 @@ def has_images(folder: Path) -> bool:
     from helpers.images import is_image_name
 
     return folder.is_dir() and any(
-        p.is_file() and is_image_name(p) for d in folder.iterdir() if d.is_dir()
-        and not d.name.startswith(".") for p in d.iterdir())
+        p.is_file() and is_image_name(p)
+        for d in folder.iterdir()
+        if d.is_dir() and not d.name.startswith(".")
+        for p in d.iterdir()
+    )
 
 
 def ensure_images(ws: Workspace) -> Path:
     """The hashtag folder, generating the synthetic sample first in quick mode if it is empty."""
     if not has_images(ws.hashtags):
         if not ws.quick:
-            raise FileNotFoundError(
-                f"no images in {ws.hashtags}: run 01_get_images.ipynb first")
+            raise FileNotFoundError(f"no images in {ws.hashtags}: run 01_get_images.ipynb first")
         from helpers.sample import generate_sample
 
         generate_sample(ws.hashtags, per_tag=ws.sample_per_tag)

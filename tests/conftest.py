@@ -47,8 +47,13 @@ def save_tiny_module(path: Path, size: int = 32) -> Path:
     from helpers.tf import keras
 
     inputs = keras.Input((size, size, 3))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
-                            kernel_initializer=keras.initializers.GlorotUniform(seed=0))(inputs)
+    x = keras.layers.Conv2D(
+        8,
+        3,
+        padding="same",
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=0),
+    )(inputs)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     save_feature_module(model, path)
     return path
@@ -62,8 +67,10 @@ def tiny_module(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shared_photos() -> Path:
     if not SHARED_PHOTOS.is_dir():
-        pytest.skip(f"real photo set not found at {SHARED_PHOTOS} (it lives in ../shared "
-                    "beside the project, not in the repository)")
+        pytest.skip(
+            f"real photo set not found at {SHARED_PHOTOS} (it lives in ../shared "
+            "beside the project, not in the repository)"
+        )
     return SHARED_PHOTOS
 
 
@@ -114,6 +121,12 @@ def sample_model(tmp_path_factory, lite0):
 
     tmp = tmp_path_factory.mktemp("sample-model")
     generate_sample(tmp / "hashtags", per_tag=12, tags=("sunset", "forest", "snow"))
-    result = train(TrainConfig(image_dir=str(tmp / "hashtags"), runs_dir=str(tmp / "runs"),
-                               models_dir=str(tmp / "models")), progress=False)
+    result = train(
+        TrainConfig(
+            image_dir=str(tmp / "hashtags"),
+            runs_dir=str(tmp / "runs"),
+            models_dir=str(tmp / "models"),
+        ),
+        progress=False,
+    )
     return tmp / "hashtags", result.model_dir

@@ -13,7 +13,8 @@ from tests.conftest import save_tiny_module, write_image
 
 def test_builtin_backbones_are_listed():
     assert {"efficientnet_lite0", "inception_v3", "mobilenet_v3_large", "mobilenet_v2"} <= set(
-        backbones.BUILTIN)
+        backbones.BUILTIN
+    )
     assert get_backbone().name == "efficientnet_lite0"
     assert get_backbone("inception_v3").input_size == 299
     assert get_backbone("inception_v3").handle.startswith("https://tfhub.dev/")
@@ -36,8 +37,9 @@ def test_efficientnet_is_built_once_then_loaded_from_the_cache(lite0):
 
 def test_a_stale_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("HASHTAG_CACHE_DIR", str(tmp_path))
-    tiny = replace(get_backbone(), name="tiny", input_size=32,
-                   builder=lambda: _tiny_two_output_model())
+    tiny = replace(
+        get_backbone(), name="tiny", input_size=32, builder=lambda: _tiny_two_output_model()
+    )
     path = backbones.module_path(tiny)
     (path / backbones.META_FILE).write_text('{"format": -1}')
     backbones.module_path(tiny)
@@ -52,8 +54,7 @@ def _tiny_two_output_model():
     return keras.Model(inputs, [features, keras.layers.Dense(2)(features)])
 
 
-def test_hub_module_by_url_then_from_cache_with_the_server_gone(tmp_path, file_server,
-                                                                 monkeypatch):
+def test_hub_module_by_url_then_from_cache_with_the_server_gone(tmp_path, file_server, monkeypatch):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub-cache"))
     module = save_tiny_module(tmp_path / "module")
     site = tmp_path / "site"
@@ -77,8 +78,9 @@ def test_hub_module_by_url_then_from_cache_with_the_server_gone(tmp_path, file_s
 
 def test_unreachable_module_says_why_and_names_the_offline_backbone(tmp_path, monkeypatch):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
-    unreachable = replace(get_backbone("inception_v3"),
-                          handle="http://127.0.0.1:9/inception_v3.tar.gz")
+    unreachable = replace(
+        get_backbone("inception_v3"), handle="http://127.0.0.1:9/inception_v3.tar.gz"
+    )
     with pytest.raises(BackboneError) as err:
         load_backbone(unreachable)
     message = str(err.value)
@@ -91,8 +93,10 @@ def test_local_folder_without_declared_size_needs_the_flag(tmp_path):
 
     # a module whose signature leaves height and width open
     module = tf.__internal__.tracking.AutoTrackable()
-    module.__call__ = tf.function(lambda images: tf.reduce_mean(images, axis=[1, 2]),
-                                  input_signature=[tf.TensorSpec([None, None, None, 3])])
+    module.__call__ = tf.function(
+        lambda images: tf.reduce_mean(images, axis=[1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, 3])],
+    )
     tf.saved_model.save(module, str(tmp_path / "dynamic"))
     loaded = load_backbone(str(tmp_path / "dynamic"))
     with pytest.raises(BackboneError, match="--input_size"):
@@ -106,8 +110,9 @@ def test_inception_v3_architecture_runs_through_the_same_code_at_299(tmp_path):
 
     inputs = keras.Input((299, 299, 3))
     scaled = keras.layers.Rescaling(2.0, offset=-1.0)(inputs)  # [0,1] -> Inception's [-1,1]
-    net = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg",
-                                         input_tensor=scaled)
+    net = keras.applications.InceptionV3(
+        weights=None, include_top=False, pooling="avg", input_tensor=scaled
+    )
     save_feature_module(keras.Model(inputs, net.output), tmp_path / "inception")
 
     folder = tmp_path / "photos"

@@ -20,8 +20,17 @@ def test_features_writes_npz_and_reports_skips(tmp_path, tiny_module, capsys):
         write_image(folder / f"{i}.jpg", (250, 100 + 40 * i, 30))
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
     out = tmp_path / "f.npz"
-    code = main(["features", str(tmp_path / "hashtags"), "--backbone", str(tiny_module),
-                 "--output", str(out), "--quiet"])
+    code = main(
+        [
+            "features",
+            str(tmp_path / "hashtags"),
+            "--backbone",
+            str(tiny_module),
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "embedded 3 of 4 images" in printed and "skipped" in printed and "corrupt.jpg" in printed
@@ -36,6 +45,10 @@ def test_features_on_an_empty_folder_fails_clearly(tmp_path, capsys):
 
 
 def test_the_installed_command_answers_help():
-    done = subprocess.run([sys.executable, "-m", "helpers.cli", "features", "--help"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.cli", "features", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "--backbone" in done.stdout and "--output" in done.stdout

@@ -26,10 +26,17 @@ ARTIFACTS = Path(os.environ.get("HASHTAG_ARTIFACTS", REPO / "tests" / "artifacts
 def colour_model(tmp_path_factory, tiny_module):
     tmp = tmp_path_factory.mktemp("dash")
     images = make_tags(tmp / "hashtags", per_tag=25)
-    result = train(TrainConfig(image_dir=str(images), backbone=str(tiny_module),
-                               learning_rate=0.01, bottleneck_dir=str(tmp / "b"),
-                               runs_dir=str(tmp / "runs"), models_dir=str(tmp / "models")),
-                   progress=False)
+    result = train(
+        TrainConfig(
+            image_dir=str(images),
+            backbone=str(tiny_module),
+            learning_rate=0.01,
+            bottleneck_dir=str(tmp / "b"),
+            runs_dir=str(tmp / "runs"),
+            models_dir=str(tmp / "models"),
+        ),
+        progress=False,
+    )
     return images, result.model_dir
 
 
@@ -74,8 +81,10 @@ def browser():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium; .ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield browser
         browser.close()
 
@@ -87,9 +96,18 @@ def test_dashboard_in_a_real_browser(sample_model, browser):
     voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or "voila"
     env = {**os.environ, "HASHTAG_MODEL": str(model_dir), "HASHTAG_ALLOW_HOSTS": "localhost"}
     server = subprocess.Popen(
-        [voila, str(REPO / "notebooks" / "dashboard.ipynb"), "--no-browser", f"--port={port}",
-         "--Voila.ip=127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+        [
+            voila,
+            str(REPO / "notebooks" / "dashboard.ipynb"),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sunset, snow = images / "sunset" / "sunset_001.jpg", images / "snow" / "snow_001.jpg"
     try:
         deadline = time.monotonic() + 60

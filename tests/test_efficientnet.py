@@ -26,8 +26,10 @@ def test_coffee_is_espresso(lite0):
 def test_features_of_two_cat_crops_are_closer_than_cat_and_coffee(lite0):
     cat = data.chelsea()
     crop_a, crop_b = cat[:260, :380], cat[40:, 60:]
-    f = [lite0.features(lite0.backbone.preprocess(x[None])).numpy()
-         for x in (crop_a, crop_b, data.coffee())]
+    f = [
+        lite0.features(lite0.backbone.preprocess(x[None])).numpy()
+        for x in (crop_a, crop_b, data.coffee())
+    ]
     assert f[0].shape == (1, 1280)
     assert cosine(f[0], f[1]) > cosine(f[0], f[2]) + 0.1
 

@@ -49,6 +49,7 @@ def redirect(location):
         handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
+
     return route
 
 
@@ -91,8 +92,9 @@ def server():
     Handler.routes = {
         "/cat.jpg": lambda h: send(h, JPEG),
         "/page.html": lambda h: send(h, b"<html><body>hi</body></html>", "text/html"),
-        "/drawing.svg": lambda h: send(h, b'<svg xmlns="http://www.w3.org/2000/svg"/>',
-                                       "image/svg+xml"),
+        "/drawing.svg": lambda h: send(
+            h, b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"
+        ),
         "/declared-50mb": declares_50mb,
         "/stream-50mb": huge_without_length,
         "/slow.jpg": slow,
@@ -122,16 +124,32 @@ def test_fetches_an_image_and_follows_a_safe_redirect(server):
     assert fetch_bytes(server + "/to-cat", TEST_POLICY) == JPEG
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/", "http://[::1]/", "http://10.1.2.3/x.jpg",
-                                 "http://169.254.169.254/latest/meta-data/",
-                                 "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://[::1]/",
+        "http://10.1.2.3/x.jpg",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+    ],
+)
 def test_non_public_addresses_are_refused_without_connecting(url):
     error = refused(url, FetchPolicy())
     assert (error.status, error.code) == (400, "forbidden_address")
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x.jpg",
-                                 "gopher://x/", "not a url", "http://user:pw@example.com/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/x.jpg",
+        "gopher://x/",
+        "not a url",
+        "http://user:pw@example.com/",
+    ],
+)
 def test_other_schemes_and_malformed_urls_are_bad_requests(url):
     assert refused(url).status == 400
 

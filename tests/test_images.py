@@ -18,8 +18,9 @@ def _jpeg_bytes(img: Image.Image, **save) -> bytes:
 
 
 def test_truncated_jpeg_is_refused():
-    data = _jpeg_bytes(Image.fromarray(
-        np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
+    data = _jpeg_bytes(
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    )
     with pytest.raises(ImageError, match="cannot decode"):
         decode_image(data[: len(data) // 2])
 
@@ -92,8 +93,16 @@ def test_decompression_bomb_is_refused():
 
 
 def test_list_images_is_case_insensitive_and_skips_hidden(tmp_path):
-    for name in ("a.JPG", "b.jpeg", "c.Png", "d.webp", "notes.txt", ".hidden.jpg",
-                 ".ipynb_checkpoints/e.jpg", "sub/f.jpg"):
+    for name in (
+        "a.JPG",
+        "b.jpeg",
+        "c.Png",
+        "d.webp",
+        "notes.txt",
+        ".hidden.jpg",
+        ".ipynb_checkpoints/e.jpg",
+        "sub/f.jpg",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     names = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]

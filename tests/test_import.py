@@ -56,8 +56,13 @@ def stick(tmp_path):
 def test_import_folder_copies_checked_pictures_and_reports_the_damaged(stick, tmp_path):
     dest = tmp_path / "hashtags"
     report = import_folder(stick, "#Sunset", dest)
-    assert (report.total, report.saved, report.skipped, report.failed, report.ignored) == \
-        (6, 3, 1, 2, 1)
+    assert (report.total, report.saved, report.skipped, report.failed, report.ignored) == (
+        6,
+        3,
+        1,
+        2,
+        1,
+    )
     assert sorted(source for source, _ in report.problems) == ["broken.jpg", "truncated.jpg"]
     assert not report.ok and "broken.jpg" in report.summary()
     tag_dir = dest / "sunset"
@@ -79,16 +84,29 @@ def test_import_brings_the_captions_of_a_scraped_folder_along(tmp_path):
     src = tmp_path / "from-home" / "paleo"
     src.mkdir(parents=True)
     (src / "C8bQx2LMq1A.jpg").write_bytes(RED)
-    append_manifest(src, {"file": "C8bQx2LMq1A.jpg", "tag": "paleo", "shortcode": "C8bQx2LMq1A",
-                          "post_url": "https://www.instagram.com/p/C8bQx2LMq1A/",
-                          "caption": "Brunch #paleo #keto", "hashtags": ["paleo", "keto"],
-                          "taken_at": "2024-07-01T10:33:20Z", "backend": "instaloader",
-                          "sha256": "stale", "width": 1})
+    append_manifest(
+        src,
+        {
+            "file": "C8bQx2LMq1A.jpg",
+            "tag": "paleo",
+            "shortcode": "C8bQx2LMq1A",
+            "post_url": "https://www.instagram.com/p/C8bQx2LMq1A/",
+            "caption": "Brunch #paleo #keto",
+            "hashtags": ["paleo", "keto"],
+            "taken_at": "2024-07-01T10:33:20Z",
+            "backend": "instaloader",
+            "sha256": "stale",
+            "width": 1,
+        },
+    )
     report = import_folder(src, "paleo", tmp_path / "hashtags")
     [record] = read_manifest(tmp_path / "hashtags" / "paleo")
     assert report.saved == 1 and record["file"] == "C8bQx2LMq1A.jpg"
-    assert (record["shortcode"], record["hashtags"], record["caption"]) == \
-        ("C8bQx2LMq1A", ["paleo", "keto"], "Brunch #paleo #keto")
+    assert (record["shortcode"], record["hashtags"], record["caption"]) == (
+        "C8bQx2LMq1A",
+        ["paleo", "keto"],
+        "Brunch #paleo #keto",
+    )
     assert record["backend"] == "import" and record["width"] == 32  # measured, not copied
     assert record["sha256"] == hashlib.sha256(RED).hexdigest()
 
@@ -127,6 +145,7 @@ def send(body: bytes, ctype="image/jpeg"):
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+
     return route
 
 
@@ -136,6 +155,7 @@ def redirect(location: str):
         handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
+
     return route
 
 
@@ -156,9 +176,12 @@ def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port = httpd.server_address[1]
     Handler.routes = {
-        "/red.jpg": send(RED), "/red-again.jpg": send(RED), "/blue.jpg": send(BLUE),
+        "/red.jpg": send(RED),
+        "/red-again.jpg": send(RED),
+        "/blue.jpg": send(BLUE),
         "/page.html": send(b"<!doctype html><html><body>Login</body></html>", "text/html"),
-        "/broken.jpg": send(CORRUPT), "/huge.jpg": fifty_megabytes,
+        "/broken.jpg": send(CORRUPT),
+        "/huge.jpg": fifty_megabytes,
         "/to-private": redirect(f"http://127.0.0.1:{port}/red.jpg"),
     }
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -172,9 +195,18 @@ TRUSTED_LOCALHOST = FetchPolicy(allow_hosts=frozenset({"localhost"}), read_timeo
 
 def test_import_urls_keeps_pictures_and_refuses_everything_unsafe(server, tmp_path):
     base, _ = server
-    urls = ["http://127.0.0.1/", "file:///etc/passwd", f"{base}/to-private", f"{base}/page.html",
-            f"{base}/huge.jpg", f"{base}/broken.jpg", f"{base}/red.jpg", f"{base}/red.jpg",
-            f"{base}/red-again.jpg", f"{base}/blue.jpg"]
+    urls = [
+        "http://127.0.0.1/",
+        "file:///etc/passwd",
+        f"{base}/to-private",
+        f"{base}/page.html",
+        f"{base}/huge.jpg",
+        f"{base}/broken.jpg",
+        f"{base}/red.jpg",
+        f"{base}/red.jpg",
+        f"{base}/red-again.jpg",
+        f"{base}/blue.jpg",
+    ]
     report = import_urls(urls, "sunset", tmp_path, TRUSTED_LOCALHOST)
     assert (report.total, report.saved, report.skipped, report.failed) == (9, 2, 1, 6)
     reasons = dict(report.problems)
@@ -205,7 +237,9 @@ def test_private_addresses_only_with_allow_private(server, tmp_path):
 
 def test_url_lists_skip_blank_lines_and_comments(tmp_path):
     listing = tmp_path / "urls.txt"
-    listing.write_text("# from the workshop sheet\nhttps://example.org/a.jpg\n\n  https://x.org/b.png \n")
+    listing.write_text(
+        "# from the workshop sheet\nhttps://example.org/a.jpg\n\n  https://x.org/b.png \n"
+    )
     assert read_url_list(listing) == ["https://example.org/a.jpg", "https://x.org/b.png"]
     with pytest.raises(ValueError, match="cannot read the URL list"):
         read_url_list(tmp_path / "missing.txt")
@@ -219,8 +253,9 @@ def test_cli_import_urls_and_import(server, stick, tmp_path, capsys):
     args = parser().parse_args(["import-urls", str(listing), "--tag", "blue", "--dest", dest])
     assert args.func(args) == 1
     assert "forbidden_address" in capsys.readouterr().out
-    args = parser().parse_args(["import-urls", str(listing), "--tag", "blue", "--dest", dest,
-                                "--allow_private", "-q"])
+    args = parser().parse_args(
+        ["import-urls", str(listing), "--tag", "blue", "--dest", dest, "--allow_private", "-q"]
+    )
     assert args.func(args) == 0
     assert "1 saved" in capsys.readouterr().out
 

@@ -9,8 +9,14 @@ from PIL import Image
 
 from helpers import workshop
 from helpers.plots import LiveTrainingPlot, prediction_bars, to_png
-from helpers.quality import (apply_cleaning, dhash, hamming, image_table, recommend_cleaning,
-                             similar_pairs)
+from helpers.quality import (
+    apply_cleaning,
+    dhash,
+    hamming,
+    image_table,
+    recommend_cleaning,
+    similar_pairs,
+)
 from tests.test_dataset import make_tags
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
@@ -18,8 +24,14 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_the_workshop_has_its_numbered_notebooks_and_the_dashboard():
     names = [p.name for p in NOTEBOOKS]
-    assert names[:6] == ["01_get_images.ipynb", "02_inspect_data.ipynb", "03_augment.ipynb",
-                         "04_retrain.ipynb", "05_evaluate_and_compare.ipynb", "06_deploy.ipynb"]
+    assert names[:6] == [
+        "01_get_images.ipynb",
+        "02_inspect_data.ipynb",
+        "03_augment.ipynb",
+        "04_retrain.ipynb",
+        "05_evaluate_and_compare.ipynb",
+        "06_deploy.ipynb",
+    ]
     assert "dashboard.ipynb" in names
 
 
@@ -29,8 +41,9 @@ def test_notebooks_are_committed_without_outputs_and_with_the_python3_kernel(pat
     assert book["metadata"]["kernelspec"]["name"] == "python3"
     for cell in book["cells"]:
         if cell["cell_type"] == "code":
-            assert cell.get("outputs") == [] and cell.get("execution_count") is None, \
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None, (
                 f"{path.name} has outputs: clear them before committing"
+            )
             assert "sys.path" not in "".join(cell["source"]), "import the installed package"
 
 
@@ -73,8 +86,10 @@ def test_cleaning_is_recommended_then_applied_only_on_request(tmp_path):
 def test_live_plot_records_and_draws_outside_a_notebook():
     live = LiveTrainingPlot()
     for epoch in range(3):
-        live(epoch, {"loss": 1.0 / (epoch + 1), "accuracy": 0.5, "val_loss": 1.0,
-                     "val_accuracy": 0.4})
+        live(
+            epoch,
+            {"loss": 1.0 / (epoch + 1), "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.4},
+        )
     assert len(live.history) == 3
     assert to_png(live.figure())[:4] == b"\x89PNG"
     assert to_png(prediction_bars([("sunset", 0.9), ("beach", 0.1)]))[:4] == b"\x89PNG"

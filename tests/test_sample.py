@@ -36,8 +36,10 @@ def test_default_size_and_a_subset_of_tags(tmp_path):
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
-    a, b, c = (generate_sample(tmp_path / name, per_tag=2, size=SMALL, seed=seed)
-               for name, seed in (("a", 7), ("b", 7), ("c", 8)))
+    a, b, c = (
+        generate_sample(tmp_path / name, per_tag=2, size=SMALL, seed=seed)
+        for name, seed in (("a", 7), ("b", 7), ("c", 8))
+    )
     assert a == b == c
     for rel in _files(tmp_path / "a"):
         same = (tmp_path / "a" / rel).read_bytes()
@@ -89,13 +91,16 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert _files(tmp_path) == []
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"tags": ("sunset", "puppies")}, "puppies"),
-    ({"tags": ("../escape",)}, "escape"),
-    ({"tags": ("snow", "snow")}, "repeated"),
-    ({"per_tag": -1}, "per_tag"),
-    ({"size": (8, 8)}, "16x16"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"tags": ("sunset", "puppies")}, "puppies"),
+        ({"tags": ("../escape",)}, "escape"),
+        ({"tags": ("snow", "snow")}, "repeated"),
+        ({"per_tag": -1}, "per_tag"),
+        ({"size": (8, 8)}, "16x16"),
+    ],
+)
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_sample(tmp_path / "out", **kwargs)
@@ -117,8 +122,9 @@ def test_the_note_and_the_docs_say_the_images_are_synthetic():
 
 def test_images_of_one_tag_are_not_near_copies():
     for tag in DEFAULT_TAGS:
-        images = [np.asarray(render(tag, np.random.default_rng([1, i])), np.float32)
-                  for i in range(8)]
+        images = [
+            np.asarray(render(tag, np.random.default_rng([1, i])), np.float32) for i in range(8)
+        ]
         diffs = [np.abs(a - b).mean() for a, b in itertools.combinations(images, 2)]
         # measured: mean 30-46, smallest pair 17 (0-255 scale); a copy with new grain is ~5
         assert np.mean(diffs) > 15, tag
@@ -134,8 +140,9 @@ def test_a_pretrained_network_tells_the_tags_apart(tmp_path, lite0):
     features = result.features / np.linalg.norm(result.features, axis=1, keepdims=True)
     labels = np.repeat(np.arange(len(DEFAULT_TAGS)), per_tag)
     train = np.tile(np.arange(per_tag) % 2 == 0, len(DEFAULT_TAGS))
-    centroids = np.stack([features[train & (labels == k)].mean(axis=0)
-                          for k in range(len(DEFAULT_TAGS))])
+    centroids = np.stack(
+        [features[train & (labels == k)].mean(axis=0) for k in range(len(DEFAULT_TAGS))]
+    )
     distances = ((features[~train, None, :] - centroids[None]) ** 2).sum(axis=-1)
     accuracy = float((distances.argmin(axis=1) == labels[~train]).mean())
     assert accuracy >= 0.9, f"nearest-centroid accuracy {accuracy:.2f}"  # measured: 1.00

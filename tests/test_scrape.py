@@ -52,8 +52,13 @@ HOME = "https://www.instagram.com/"
 FEED_QUERY_HASH = "9b498c08113f1e09617a1703c22b2f32"  # Hashtag.get_posts_resumable in 4.16
 POST_DOC_ID = "27128499623469141"  # Post metadata in 4.16
 PAGE2, PAGE3 = "QVFCcGFnZTJfY3Vyc29y", "QVFCcGFnZTNfY3Vyc29y"
-COOKIES = {"sessionid": "5098765432%3AqZ1fakeSession%3A12", "csrftoken": "kq9Tcsrf",
-           "ds_user_id": "5098765432", "mid": "ZmFrZQ", "ig_did": "0D1E-FAKE"}
+COOKIES = {
+    "sessionid": "5098765432%3AqZ1fakeSession%3A12",
+    "csrftoken": "kq9Tcsrf",
+    "ds_user_id": "5098765432",
+    "mid": "ZmFrZQ",
+    "ig_did": "0D1E-FAKE",
+}
 PAGE1_PICTURES = {"C8bQx2LMq1A.jpg", "C8bPw7kNa2B_1.jpg", "C8bPw7kNa2B_3.jpg", "C8bNu0iLy4D.jpg"}
 
 
@@ -86,9 +91,12 @@ def ig():
     """Instagram as recorded; any request to an unregistered URL fails the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
-        stray = [c.request.url for c in rsps.calls
-                 if isinstance(c.response, requests.ConnectionError)
-                 and "match any registered mock" in str(c.response)]
+        stray = [
+            c.request.url
+            for c in rsps.calls
+            if isinstance(c.response, requests.ConnectionError)
+            and "match any registered mock" in str(c.response)
+        ]
     assert not stray, f"requests nobody recorded an answer for: {stray}"
 
 
@@ -155,9 +163,15 @@ def paleo(ig, script: dict | None = None, carousel: list | None = None) -> list:
     """#paleo as instaloader sees it: web_info, three feed pages, one carousel's metadata."""
     ig.add(responses.GET, WEB_INFO, json=answer("instaloader_web_info.json"))
     serve_post_metadata(ig, carousel)
-    return serve_feed(ig, script or {None: [ok("instaloader_feed_page1.json")],
-                                     PAGE2: [ok("instaloader_feed_page2.json")],
-                                     PAGE3: [ok("instaloader_feed_page3.json")]})
+    return serve_feed(
+        ig,
+        script
+        or {
+            None: [ok("instaloader_feed_page1.json")],
+            PAGE2: [ok("instaloader_feed_page2.json")],
+            PAGE3: [ok("instaloader_feed_page3.json")],
+        },
+    )
 
 
 def run(backend, dest, tags=("paleo",), n=50, clock=None, retries=2, **kwargs):
@@ -166,8 +180,9 @@ def run(backend, dest, tags=("paleo",), n=50, clock=None, retries=2, **kwargs):
 
 
 def logged_in(session_file, clock=None, **kwargs):
-    return open_backend("instaloader", session_file=session_file, sleep=clock or Clock(),
-                        pause=False, **kwargs)
+    return open_backend(
+        "instaloader", session_file=session_file, sleep=clock or Clock(), pause=False, **kwargs
+    )
 
 
 def pictures(tag_dir: Path) -> set[str]:
@@ -188,15 +203,19 @@ def assert_consistent(tag_dir: Path) -> None:
 # ---------------------------------------------------------------- instaloader, the happy path
 
 
-def test_photos_and_carousel_pictures_are_saved_videos_passed_over(ig, cdn, session_file,
-                                                                   tmp_path):
+def test_photos_and_carousel_pictures_are_saved_videos_passed_over(ig, cdn, session_file, tmp_path):
     asked = paleo(ig)
     dest = tmp_path / "hashtags"
     [report] = run(logged_in(session_file), dest, n=4)
 
     assert asked == [None]  # four pictures are on the first page: no second page asked for
-    assert (report.status, report.saved, report.skipped, report.failed, report.videos) == \
-        ("ok", 4, 0, 0, 2)
+    assert (report.status, report.saved, report.skipped, report.failed, report.videos) == (
+        "ok",
+        4,
+        0,
+        0,
+        2,
+    )
     assert sorted(p.name for p in dest.iterdir()) == ["paleo"]  # instaloader wrote nothing
     assert pictures(dest / "paleo") == PAGE1_PICTURES
     assert_consistent(dest / "paleo")
@@ -247,19 +266,30 @@ def test_instaloader_paces_its_requests_through_our_sleep(ig, cdn, session_file,
     clock = Clock()
     backend = open_backend("instaloader", session_file=session_file, sleep=clock, pause=True)
     run(backend, tmp_path, n=4)
-    asked_instagram = [c for c in ig.calls if "instagram.com/" in c.request.url
-                       and "cdninstagram" not in c.request.url]
+    asked_instagram = [
+        c
+        for c in ig.calls
+        if "instagram.com/" in c.request.url and "cdninstagram" not in c.request.url
+    ]
     assert len(clock.slept) == len(asked_instagram) == 3  # web_info, feed page, carousel
     assert all(0 <= s <= 15 for s in clock.slept)
 
 
 def test_feed_without_hashtag_data_falls_back_to_the_top_posts(ig, cdn, session_file, tmp_path):
     paleo(ig, {None: [ok("instaloader_feed_null.json")]})
-    ig.add(responses.GET, "https://www.instagram.com/explore/tags/paleo/", status=404,
-           body="<html>Page Not Found</html>", content_type="text/html")
+    ig.add(
+        responses.GET,
+        "https://www.instagram.com/explore/tags/paleo/",
+        status=404,
+        body="<html>Page Not Found</html>",
+        content_type="text/html",
+    )
     [report] = run(logged_in(session_file), tmp_path, n=50)
-    assert pictures(tmp_path / "paleo") == {"C7tT1aAaa1G.jpg", "C7tT2bBbb2H_1.jpg",
-                                            "C7tT2bBbb2H_2.jpg"}
+    assert pictures(tmp_path / "paleo") == {
+        "C7tT1aAaa1G.jpg",
+        "C7tT2bBbb2H_1.jpg",
+        "C7tT2bBbb2H_2.jpg",
+    }
     assert (report.status, report.saved, report.videos) == ("ok", 3, 1)
     notes = " ".join(report.notes)
     assert "used the top posts" in notes and "Instagram stopped paging" in notes
@@ -270,9 +300,14 @@ def test_feed_without_hashtag_data_falls_back_to_the_top_posts(ig, cdn, session_
 
 
 def test_a_429_is_waited_out_with_jitter_then_the_feed_goes_on(ig, cdn, session_file, tmp_path):
-    asked = paleo(ig, {None: [ok("instaloader_feed_page1.json")],
-                       PAGE2: [(429, {}), ok("instaloader_feed_page2.json")],
-                       PAGE3: [ok("instaloader_feed_page3.json")]})
+    asked = paleo(
+        ig,
+        {
+            None: [ok("instaloader_feed_page1.json")],
+            PAGE2: [(429, {}), ok("instaloader_feed_page2.json")],
+            PAGE3: [ok("instaloader_feed_page3.json")],
+        },
+    )
     clock = Clock()
     [report] = run(logged_in(session_file), tmp_path, n=50, clock=clock)
     assert asked == [None, PAGE2, PAGE2, PAGE3]
@@ -288,13 +323,20 @@ def test_a_429_while_reading_a_carousel_keeps_the_carousel(ig, cdn, session_file
     assert (report.saved, report.failed, len(clock.slept)) == (4, 0, 1)
 
 
-def test_please_wait_backs_off_then_stops_cleanly_with_what_was_saved(ig, cdn, session_file,
-                                                                     tmp_path):
-    paleo(ig, {None: [ok("instaloader_feed_page1.json")],
-               PAGE2: [(401, answer("answer_please_wait.json"))]})
+def test_please_wait_backs_off_then_stops_cleanly_with_what_was_saved(
+    ig, cdn, session_file, tmp_path
+):
+    paleo(
+        ig,
+        {
+            None: [ok("instaloader_feed_page1.json")],
+            PAGE2: [(401, answer("answer_please_wait.json"))],
+        },
+    )
     clock = Clock()
-    paleo_report, vegan_report = run(logged_in(session_file), tmp_path, ("paleo", "vegan"),
-                                     n=50, clock=clock, retries=2)
+    paleo_report, vegan_report = run(
+        logged_in(session_file), tmp_path, ("paleo", "vegan"), n=50, clock=clock, retries=2
+    )
     assert paleo_report.status == "rate limited"
     assert "Please wait a few minutes" in paleo_report.message
     assert paleo_report.saved == 4
@@ -306,10 +348,14 @@ def test_please_wait_backs_off_then_stops_cleanly_with_what_was_saved(ig, cdn, s
     assert "#vegan" in text and "Wait 15-30 minutes" in text and "saved photos are skipped" in text
 
 
-@pytest.mark.parametrize("refusal", [
-    {"status": 302, "headers": {"Location": "https://www.instagram.com/accounts/login/"}},
-    {"status": 401, "json": answer("answer_login_required.json")},
-], ids=["redirect-to-login", "401-login_required"])
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"status": 302, "headers": {"Location": "https://www.instagram.com/accounts/login/"}},
+        {"status": 401, "json": answer("answer_login_required.json")},
+    ],
+    ids=["redirect-to-login", "401-login_required"],
+)
 def test_without_a_session_the_answer_is_login_required(ig, tmp_path, refusal):
     ig.add(responses.GET, WEB_INFO, **refusal)
     backend = open_backend("instaloader", sleep=Clock(), pause=False)
@@ -320,33 +366,57 @@ def test_without_a_session_the_answer_is_login_required(ig, tmp_path, refusal):
 
 
 def test_a_logged_out_session_says_to_make_a_new_one(ig, session_file, tmp_path):
-    ig.add(responses.GET, WEB_INFO, status=302,
-           headers={"Location": "https://www.instagram.com/accounts/login/?next=%2F"})
+    ig.add(
+        responses.GET,
+        WEB_INFO,
+        status=302,
+        headers={"Location": "https://www.instagram.com/accounts/login/?next=%2F"},
+    )
     [report] = run(logged_in(session_file), tmp_path)
-    assert (report.status, report.message) == ("login required",
-                                               "Instagram logged this session out")
+    assert (report.status, report.message) == (
+        "login required",
+        "Instagram logged this session out",
+    )
     assert "make a new session file" in report.hint
 
 
 def _login_page(ig, status: int, body: dict) -> None:
-    ig.add(responses.GET, HOME, body="<html></html>", content_type="text/html",
-           headers={"Set-Cookie": "csrftoken=kq9Tlogin; Domain=.instagram.com; Path=/; Secure"})
-    ig.add(responses.POST, "https://www.instagram.com/api/v1/web/accounts/login/ajax/",
-           status=status, json=body)
+    ig.add(
+        responses.GET,
+        HOME,
+        body="<html></html>",
+        content_type="text/html",
+        headers={"Set-Cookie": "csrftoken=kq9Tlogin; Domain=.instagram.com; Path=/; Secure"},
+    )
+    ig.add(
+        responses.POST,
+        "https://www.instagram.com/api/v1/web/accounts/login/ajax/",
+        status=status,
+        json=body,
+    )
 
 
-@pytest.mark.parametrize("status,body,words", [
-    (200, "answer_wrong_password.json", "Instagram refused the login"),
-    (400, "answer_checkpoint.json", "Instagram asks to confirm this login"),
-])
+@pytest.mark.parametrize(
+    "status,body,words",
+    [
+        (200, "answer_wrong_password.json", "Instagram refused the login"),
+        (400, "answer_checkpoint.json", "Instagram asks to confirm this login"),
+    ],
+)
 def test_bad_password_and_checkpoint_are_told_apart_and_the_password_goes_nowhere(
-        ig, tmp_path, capsys, caplog, status, body, words):
+    ig, tmp_path, capsys, caplog, status, body, words
+):
     secret = "correct-horse-battery-staple"
     _login_page(ig, status, answer(body))
     asked = []
     with pytest.raises(LoginFailed) as err:
-        open_backend("instaloader", username="workshop_user", sleep=Clock(), pause=False,
-                     ask_password=lambda prompt: asked.append(prompt) or secret)
+        open_backend(
+            "instaloader",
+            username="workshop_user",
+            sleep=Clock(),
+            pause=False,
+            ask_password=lambda prompt: asked.append(prompt) or secret,
+        )
     assert words in err.value.message
     assert "never stored" in asked[0]
     out = capsys.readouterr()
@@ -356,24 +426,48 @@ def test_bad_password_and_checkpoint_are_told_apart_and_the_password_goes_nowher
 
 
 def test_a_rejected_two_factor_code_is_a_failed_login(ig, tmp_path):
-    _login_page(ig, 400, {"message": "", "two_factor_required": True, "status": "fail",
-                          "two_factor_info": {"two_factor_identifier": "2fa-id-123",
-                                              "username": "workshop_user"}})
-    ig.add(responses.POST, "https://www.instagram.com/accounts/login/ajax/two_factor/",
-           status=400, json={"message": "Please check the security code and try again.",
-                             "status": "fail"})
+    _login_page(
+        ig,
+        400,
+        {
+            "message": "",
+            "two_factor_required": True,
+            "status": "fail",
+            "two_factor_info": {"two_factor_identifier": "2fa-id-123", "username": "workshop_user"},
+        },
+    )
+    ig.add(
+        responses.POST,
+        "https://www.instagram.com/accounts/login/ajax/two_factor/",
+        status=400,
+        json={"message": "Please check the security code and try again.", "status": "fail"},
+    )
     codes = []
     with pytest.raises(LoginFailed, match="security code") as err:
-        open_backend("instaloader", username="workshop_user", sleep=Clock(), pause=False,
-                     ask_password=lambda prompt: "pw", ask_code=lambda p: codes.append(p) or "123")
+        open_backend(
+            "instaloader",
+            username="workshop_user",
+            sleep=Clock(),
+            pause=False,
+            ask_password=lambda prompt: "pw",
+            ask_code=lambda p: codes.append(p) or "123",
+        )
     assert codes == ["Two-factor code for Instagram: "]
     assert "2FA code" in err.value.hint
 
 
 def test_feedback_required_is_a_block_and_is_not_retried(ig, session_file, tmp_path):
-    ig.add(responses.GET, WEB_INFO, status=400,
-           json={"message": "feedback_required", "spam": True, "feedback_title": "Try Again Later",
-                 "status": "fail"})
+    ig.add(
+        responses.GET,
+        WEB_INFO,
+        status=400,
+        json={
+            "message": "feedback_required",
+            "spam": True,
+            "feedback_title": "Try Again Later",
+            "status": "fail",
+        },
+    )
     clock = Clock()
     [report] = run(logged_in(session_file), tmp_path, clock=clock)
     assert (report.status, clock.slept) == ("blocked", [])
@@ -383,8 +477,11 @@ def test_feedback_required_is_a_block_and_is_not_retried(ig, session_file, tmp_p
 def test_an_empty_hashtag_is_reported_and_the_next_one_goes_on(ig, cdn, session_file, tmp_path):
     def web_info(request):
         tag = parse_qs(urlsplit(request.url).query)["tag_name"][0]
-        name = "instaloader_web_info_empty.json" if tag == "quietesttag" else \
-            "instaloader_web_info.json"
+        name = (
+            "instaloader_web_info_empty.json"
+            if tag == "quietesttag"
+            else "instaloader_web_info.json"
+        )
         return 200, {"Content-Type": "application/json"}, json.dumps(answer(name))
 
     ig.add_callback(responses.GET, WEB_INFO, callback=web_info)
@@ -392,8 +489,9 @@ def test_an_empty_hashtag_is_reported_and_the_next_one_goes_on(ig, cdn, session_
 
     def feed(request):
         tag = json.loads(parse_qs(urlsplit(request.url).query)["variables"][0])["tag_name"]
-        name = "instaloader_feed_empty.json" if tag == "quietesttag" else \
-            "instaloader_feed_page1.json"
+        name = (
+            "instaloader_feed_empty.json" if tag == "quietesttag" else "instaloader_feed_page1.json"
+        )
         return 200, {"Content-Type": "application/json"}, json.dumps(answer(name))
 
     ig.add_callback(responses.GET, GRAPHQL, callback=feed)
@@ -403,11 +501,16 @@ def test_an_empty_hashtag_is_reported_and_the_next_one_goes_on(ig, cdn, session_
     assert (full.status, full.saved) == ("ok", 4)
 
 
-def test_an_unknown_hashtag_is_not_found_and_the_next_one_goes_on(ig, cdn, session_file,
-                                                                  tmp_path):
-    ig.add(responses.GET, WEB_INFO, status=404, json={"message": "", "status": "fail"},
-           match=[responses.matchers.query_param_matcher({"tag_name": "nosuchtag123"},
-                                                         strict_match=False)])
+def test_an_unknown_hashtag_is_not_found_and_the_next_one_goes_on(ig, cdn, session_file, tmp_path):
+    ig.add(
+        responses.GET,
+        WEB_INFO,
+        status=404,
+        json={"message": "", "status": "fail"},
+        match=[
+            responses.matchers.query_param_matcher({"tag_name": "nosuchtag123"}, strict_match=False)
+        ],
+    )
     paleo(ig)
     missing, found = run(logged_in(session_file), tmp_path, ("nosuchtag123", "paleo"), n=2)
     assert (missing.status, found.status, found.saved) == ("not found", "ok", 2)
@@ -415,8 +518,13 @@ def test_an_unknown_hashtag_is_not_found_and_the_next_one_goes_on(ig, cdn, sessi
 
 
 def test_network_down_is_its_own_message(ig, session_file, tmp_path):
-    ig.add(responses.GET, WEB_INFO, body=requests.ConnectionError(
-        "Failed to establish a new connection: [Errno -3] Temporary failure in name resolution"))
+    ig.add(
+        responses.GET,
+        WEB_INFO,
+        body=requests.ConnectionError(
+            "Failed to establish a new connection: [Errno -3] Temporary failure in name resolution"
+        ),
+    )
     clock = Clock()
     [report] = run(logged_in(session_file), tmp_path, clock=clock, retries=2)
     assert report.status == "network"
@@ -425,8 +533,9 @@ def test_network_down_is_its_own_message(ig, session_file, tmp_path):
     assert len(clock.slept) == 2 and max(clock.slept) <= 22.5  # short waits: 5 s then 15 s
 
 
-def test_ctrl_c_stops_cleanly_and_later_hashtags_are_not_started(ig, cdn, session_file, tmp_path,
-                                                                 monkeypatch):
+def test_ctrl_c_stops_cleanly_and_later_hashtags_are_not_started(
+    ig, cdn, session_file, tmp_path, monkeypatch
+):
     paleo(ig)
     backend = logged_in(session_file)
     real_download = backend.download
@@ -442,8 +551,9 @@ def test_ctrl_c_stops_cleanly_and_later_hashtags_are_not_started(ig, cdn, sessio
     assert_consistent(tmp_path / "paleo")
 
 
-def test_a_full_disk_stops_cleanly_with_what_was_saved(ig, cdn, session_file, tmp_path,
-                                                      monkeypatch):
+def test_a_full_disk_stops_cleanly_with_what_was_saved(
+    ig, cdn, session_file, tmp_path, monkeypatch
+):
     paleo(ig)
     real_write, writes = manifest_module.write_bytes_atomic, []
 
@@ -467,8 +577,9 @@ class Crash(Exception):
     """The process dying (power cut, kill -9) at a chosen moment."""
 
 
-def test_a_crash_mid_run_then_a_resume_loses_and_duplicates_nothing(ig, cdn, session_file,
-                                                                    tmp_path, monkeypatch):
+def test_a_crash_mid_run_then_a_resume_loses_and_duplicates_nothing(
+    ig, cdn, session_file, tmp_path, monkeypatch
+):
     paleo(ig)
     tag_dir = tmp_path / "paleo"
     real_replace, renames = os.replace, []
@@ -500,8 +611,11 @@ def test_a_crash_mid_run_then_a_resume_loses_and_duplicates_nothing(ig, cdn, ses
     assert (report.status, report.skipped, report.saved, report.failed) == ("ok", 4, 6, 0)
     assert len(pictures(tag_dir)) == 10 and not leftover.exists()
     assert_consistent(tag_dir)
-    raw = [json.loads(line) for line in (tag_dir / MANIFEST).read_text().splitlines()
-           if line.startswith("{") and line.endswith("}")]
+    raw = [
+        json.loads(line)
+        for line in (tag_dir / MANIFEST).read_text().splitlines()
+        if line.startswith("{") and line.endswith("}")
+    ]
     assert [r["file"] for r in raw].count(unrecorded) == 1  # its line was written on resume
     assert [r["file"] for r in raw].count(removed) == 2  # the old line, then the new download
     downloads = [c.request.url for c in ig.calls if "cdninstagram" in c.request.url]
@@ -524,6 +638,7 @@ def serve_instalooter(ig, home: str, feed: list, post_page: list | None = None) 
             status, body, *headers = answers.pop(0) if len(answers) > 1 else answers[0]
             text = body if isinstance(body, str) else json.dumps(body)
             return status, {"Content-Type": content_type, **(headers[0] if headers else {})}, text
+
         return reply
 
     def feed_reply(request):
@@ -533,38 +648,54 @@ def serve_instalooter(ig, home: str, feed: list, post_page: list | None = None) 
 
     ig.add_callback(responses.GET, LOOTER_FEED, callback=feed_reply)
     carousel = (DATA / "instalooter_post_carousel_2020.html").read_text()
-    ig.add_callback(responses.GET, "https://www.instagram.com/p/C8bPw7kNa2B/",
-                    callback=in_turn(post_page or [(200, carousel)], "text/html"))
+    ig.add_callback(
+        responses.GET,
+        "https://www.instagram.com/p/C8bPw7kNa2B/",
+        callback=in_turn(post_page or [(200, carousel)], "text/html"),
+    )
     return asked
 
 
 def test_instalooter_works_against_the_answers_instagram_gave_in_2020(ig, cdn, tmp_path):
-    asked = serve_instalooter(ig, "instalooter_home_2020.html",
-                              [ok("instalooter_feed_page1.json"),
-                               ok("instalooter_feed_page2.json")])
+    asked = serve_instalooter(
+        ig,
+        "instalooter_home_2020.html",
+        [ok("instalooter_feed_page1.json"), ok("instalooter_feed_page2.json")],
+    )
     clock = Clock()
     backend = open_backend("instalooter", sleep=clock, pause=True)
     [report] = run(backend, tmp_path / "hashtags", n=50)
     assert len(asked) == 2
     assert (report.status, report.saved, report.videos) == ("ok", 5, 2)
     assert pictures(tmp_path / "hashtags" / "paleo") == {
-        "C8bQx2LMq1A.jpg", "C8bPw7kNa2B_1.jpg", "C8bPw7kNa2B_3.jpg", "C8aZpkKx1E.jpg",
-        "C8aZqkKx2E.jpg"}
-    assert {r["backend"] for r in read_manifest(tmp_path / "hashtags" / "paleo")} == \
-        {"instalooter"}
+        "C8bQx2LMq1A.jpg",
+        "C8bPw7kNa2B_1.jpg",
+        "C8bPw7kNa2B_3.jpg",
+        "C8aZpkKx1E.jpg",
+        "C8aZqkKx2E.jpg",
+    }
+    assert {r["backend"] for r in read_manifest(tmp_path / "hashtags" / "paleo")} == {"instalooter"}
     assert clock.slept == [2.0, 2.0]  # its pause between pages, through our sleep
     assert not (tmp_path / "cache").exists()  # no cookie jar or user-agent file written
 
 
 def test_instalooter_keeps_a_carousel_whose_page_first_answered_429(ig, cdn, tmp_path):
     carousel = (DATA / "instalooter_post_carousel_2020.html").read_text()
-    serve_instalooter(ig, "instalooter_home_2020.html", [ok("instalooter_feed_page1.json")],
-                      post_page=[(429, ""), (200, carousel)])
+    serve_instalooter(
+        ig,
+        "instalooter_home_2020.html",
+        [ok("instalooter_feed_page1.json")],
+        post_page=[(429, ""), (200, carousel)],
+    )
     clock = Clock()
-    [report] = run(open_backend("instalooter", sleep=clock, pause=False), tmp_path, n=3,
-                   clock=clock)
-    assert pictures(tmp_path / "paleo") == {"C8bQx2LMq1A.jpg", "C8bPw7kNa2B_1.jpg",
-                                            "C8bPw7kNa2B_3.jpg"}
+    [report] = run(
+        open_backend("instalooter", sleep=clock, pause=False), tmp_path, n=3, clock=clock
+    )
+    assert pictures(tmp_path / "paleo") == {
+        "C8bQx2LMq1A.jpg",
+        "C8bPw7kNa2B_1.jpg",
+        "C8bPw7kNa2B_3.jpg",
+    }
     assert (report.saved, report.failed, len(clock.slept)) == (3, 0, 1)
 
 
@@ -577,8 +708,9 @@ def test_instalooter_against_todays_home_page_says_to_use_instaloader(ig, tmp_pa
 
 
 def test_instalooter_please_wait_stops_instead_of_looping(ig, tmp_path):
-    asked = serve_instalooter(ig, "instalooter_home_2020.html",
-                              [(401, answer("answer_please_wait.json"))])
+    asked = serve_instalooter(
+        ig, "instalooter_home_2020.html", [(401, answer("answer_please_wait.json"))]
+    )
     clock = Clock()
     [report] = run(open_backend("instalooter", sleep=clock), tmp_path, clock=clock, retries=2)
     assert report.status == "rate limited" and "Please wait" in report.message
@@ -586,18 +718,23 @@ def test_instalooter_please_wait_stops_instead_of_looping(ig, tmp_path):
 
 
 def test_instalooter_redirect_to_login_is_login_required(ig, tmp_path):
-    serve_instalooter(ig, "instalooter_home_2020.html",
-                      [(302, "", {"Location": "https://www.instagram.com/accounts/login/"})])
+    serve_instalooter(
+        ig,
+        "instalooter_home_2020.html",
+        [(302, "", {"Location": "https://www.instagram.com/accounts/login/"})],
+    )
     [report] = run(open_backend("instalooter", sleep=Clock()), tmp_path)
     assert report.status == "login required"
 
 
 def test_instalooter_login_today_fails_with_a_clear_message(ig, tmp_path):
-    ig.add(responses.GET, HOME, body=(DATA / "home_today.html").read_text(),
-           content_type="text/html")
+    ig.add(
+        responses.GET, HOME, body=(DATA / "home_today.html").read_text(), content_type="text/html"
+    )
     with pytest.raises(InstagramChanged) as err:
-        open_backend("instalooter", username="workshop_user", ask_password=lambda p: "pw-123",
-                     sleep=Clock())
+        open_backend(
+            "instalooter", username="workshop_user", ask_password=lambda p: "pw-123", sleep=Clock()
+        )
     assert "could not log in" in err.value.message and "pw-123" not in str(err.value)
     assert "--backend instaloader" in err.value.hint
 
@@ -625,8 +762,11 @@ def test_a_session_file_cannot_run_code(tmp_path):
 def test_session_files_in_instaloaders_format_or_json(tmp_path, session_file):
     assert read_session_file(session_file) == COOKIES
     exported = tmp_path / "cookies.json"
-    exported.write_text(json.dumps([{"name": k, "value": v, "domain": ".instagram.com"}
-                                    for k, v in COOKIES.items()]))
+    exported.write_text(
+        json.dumps(
+            [{"name": k, "value": v, "domain": ".instagram.com"} for k, v in COOKIES.items()]
+        )
+    )
     assert read_session_file(exported) == COOKIES
     logged_out = tmp_path / "logged-out.json"
     logged_out.write_text(json.dumps({"csrftoken": "x", "sessionid": ""}))
@@ -648,8 +788,11 @@ def test_manifest_survives_a_torn_line_and_keeps_one_record_per_file(tmp_path, c
 
 
 def test_caption_hashtags_are_lowercased_once_each_in_order():
-    assert caption_hashtags("Brunch #Paleo #keto\n#paleo #crème_brûlée!") == \
-        ["paleo", "keto", "crème_brûlée"]
+    assert caption_hashtags("Brunch #Paleo #keto\n#paleo #crème_brûlée!") == [
+        "paleo",
+        "keto",
+        "crème_brûlée",
+    ]
     assert caption_hashtags(None) == []
 
 
@@ -666,9 +809,16 @@ def test_scrape_help_says_what_instagram_requires(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["scrape", "--help"])
     text = capsys.readouterr().out
-    for words in ("logged-in accounts only", "instaloader --login YOUR_USERNAME",
-                  "--session-file", "Please wait a few", "never stored", "import-urls",
-                  "skipped", "InstaLooter#371"):
+    for words in (
+        "logged-in accounts only",
+        "instaloader --login YOUR_USERNAME",
+        "--session-file",
+        "Please wait a few",
+        "never stored",
+        "import-urls",
+        "skipped",
+        "InstaLooter#371",
+    ):
         assert words in text
 
 
@@ -676,8 +826,18 @@ def test_cli_scrape_end_to_end(ig, cdn, session_file, tmp_path, capsys, monkeypa
     paleo(ig)
     slept = Clock()
     monkeypatch.setattr(scrape_module, "_pause", slept)
-    args = parser().parse_args(["scrape", "#Paleo", "-n", "3", "--dest", str(tmp_path / "h"),
-                                "--session-file", str(session_file)])
+    args = parser().parse_args(
+        [
+            "scrape",
+            "#Paleo",
+            "-n",
+            "3",
+            "--dest",
+            str(tmp_path / "h"),
+            "--session-file",
+            str(session_file),
+        ]
+    )
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert re.search(r"#paleo\s+3\s+3\s+0\s+0\s+done", out)
@@ -688,9 +848,11 @@ def test_cli_scrape_end_to_end(ig, cdn, session_file, tmp_path, capsys, monkeypa
 
 def test_cli_reports_every_hashtag_when_login_fails(ig, tmp_path, capsys):
     _login_page(ig, 200, answer("answer_wrong_password.json"))
-    args = parser().parse_args(["scrape", "paleo", "keto", "--login", "workshop_user",
-                                "--dest", str(tmp_path)])
+    args = parser().parse_args(
+        ["scrape", "paleo", "keto", "--login", "workshop_user", "--dest", str(tmp_path)]
+    )
     import getpass
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(getpass, "getpass", lambda prompt: "hunter2-secret")
         assert args.func(args) == 1

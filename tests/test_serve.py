@@ -37,12 +37,22 @@ def jpeg(color, size=(32, 32)) -> bytes:
 
 def png_header_only(width, height) -> bytes:
     """A PNG that declares width x height pixels in a few dozen bytes."""
+
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 RED, GREEN = jpeg((220, 30, 30)), jpeg((30, 200, 40))
@@ -55,10 +65,20 @@ def models(tmp_path_factory, tiny_module):
     images = make_tags(tmp / "hashtags", per_tag=25)
     runs = []
     for name in ("first", "second"):
-        runs.append(train(TrainConfig(
-            image_dir=str(images), backbone=str(tiny_module), learning_rate=0.01,
-            bottleneck_dir=str(tmp / "b"), runs_dir=str(tmp / "runs"),
-            models_dir=str(tmp / "models"), run_name=name), progress=False))
+        runs.append(
+            train(
+                TrainConfig(
+                    image_dir=str(images),
+                    backbone=str(tiny_module),
+                    learning_rate=0.01,
+                    bottleneck_dir=str(tmp / "b"),
+                    runs_dir=str(tmp / "runs"),
+                    models_dir=str(tmp / "models"),
+                    run_name=name,
+                ),
+                progress=False,
+            )
+        )
     return tmp, images, runs
 
 
@@ -66,23 +86,31 @@ def models(tmp_path_factory, tiny_module):
 def image_server():
     import http.server
 
-    Handler.routes.update({
-        "/red.jpg": lambda h: send(h, RED),
-        "/big.jpg": lambda h: send(h, JPEG + b"\0" * (21 * 2**20)),
-    })
+    Handler.routes.update(
+        {
+            "/red.jpg": lambda h: send(h, RED),
+            "/big.jpg": lambda h: send(h, JPEG + b"\0" * (21 * 2**20)),
+        }
+    )
+
     class QuietServer(http.server.ThreadingHTTPServer):
         def handle_error(self, request, client_address):
             pass  # clients hanging up on the 20 MB and slow routes are part of the tests
 
     httpd = QuietServer(("127.0.0.1", 0), Handler)
     port = httpd.server_address[1]
-    Handler.routes.update({
-        "/to-private": lambda h: (h.send_response(302),
-                                  h.send_header("Location", f"http://127.0.0.1:{port}/red.jpg"),
-                                  h.send_header("Content-Length", "0"), h.end_headers()),
-        "/page.html": lambda h: send(h, b"<html>no</html>", "text/html"),
-        "/slow.jpg": slow,
-    })
+    Handler.routes.update(
+        {
+            "/to-private": lambda h: (
+                h.send_response(302),
+                h.send_header("Location", f"http://127.0.0.1:{port}/red.jpg"),
+                h.send_header("Content-Length", "0"),
+                h.end_headers(),
+            ),
+            "/page.html": lambda h: send(h, b"<html>no</html>", "text/html"),
+            "/slow.jpg": slow,
+        }
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://localhost:{port}"
     httpd.shutdown()
@@ -91,10 +119,12 @@ def image_server():
 
 def make_client(models, **overrides):
     tmp, images, _ = models
-    config = ServiceConfig(model_dir=str(tmp / "models" / "latest"), image_dir=str(images),
-                           fetch=FetchPolicy(allow_hosts=frozenset({"localhost"}),
-                                             read_timeout=1.0),
-                           max_upload_bytes=20 * 2**20)
+    config = ServiceConfig(
+        model_dir=str(tmp / "models" / "latest"),
+        image_dir=str(images),
+        fetch=FetchPolicy(allow_hosts=frozenset({"localhost"}), read_timeout=1.0),
+        max_upload_bytes=20 * 2**20,
+    )
     for key, value in overrides.items():
         setattr(config, key, value)
     app = create_app(config)
@@ -128,16 +158,19 @@ def test_the_original_curl_call_answers_json(api, image_server):
     assert len(top1.get_json()["predictions"]) == 1
 
 
-@pytest.mark.parametrize("picture, status, code", [
-    ("http://127.0.0.1/", 400, "forbidden_address"),
-    ("http://169.254.169.254/", 400, "forbidden_address"),
-    ("file:///etc/passwd", 400, "bad_url"),
-    ("/to-private", 400, "forbidden_address"),
-    ("/slow.jpg", 504, "upstream_timeout"),
-    ("/big.jpg", 413, "too_large"),
-    ("/page.html", 415, "not_an_image"),
-    ("/nothing-here.jpg", 502, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    "picture, status, code",
+    [
+        ("http://127.0.0.1/", 400, "forbidden_address"),
+        ("http://169.254.169.254/", 400, "forbidden_address"),
+        ("file:///etc/passwd", 400, "bad_url"),
+        ("/to-private", 400, "forbidden_address"),
+        ("/slow.jpg", 504, "upstream_timeout"),
+        ("/big.jpg", 413, "too_large"),
+        ("/page.html", 415, "not_an_image"),
+        ("/nothing-here.jpg", 502, "upstream_error"),
+    ],
+)
 def test_bad_picture_urls_get_clear_errors(api, image_server, picture, status, code):
     _, client = api
     url = image_server + picture if picture.startswith("/") else picture
@@ -147,29 +180,39 @@ def test_bad_picture_urls_get_clear_errors(api, image_server, picture, status, c
 def test_missing_picture_and_bad_top_are_bad_requests(api, image_server):
     _, client = api
     assert_error(client.get("/"), 400, "missing_picture")
-    assert_error(client.get("/", query_string={"picture": image_server + "/red.jpg",
-                                               "top": "lots"}), 400, "bad_top")
+    assert_error(
+        client.get("/", query_string={"picture": image_server + "/red.jpg", "top": "lots"}),
+        400,
+        "bad_top",
+    )
 
 
-@pytest.mark.parametrize("body, status, code", [
-    (b"", 400, "empty"),
-    (png_header_only(30000, 30000), 413, "too_many_pixels"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>', 415, "not_an_image"),
-    (b"<!doctype html><html></html>", 415, "not_an_image"),
-    (RED[: len(RED) // 2], 422, "undecodable"),
-])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        (b"", 400, "empty"),
+        (png_header_only(30000, 30000), 413, "too_many_pixels"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>', 415, "not_an_image"),
+        (b"<!doctype html><html></html>", 415, "not_an_image"),
+        (RED[: len(RED) // 2], 422, "undecodable"),
+    ],
+)
 def test_bad_uploads_get_clear_errors(api, body, status, code):
     _, client = api
     assert_error(client.post("/predict", data=body, content_type="image/jpeg"), status, code)
     files = {"image": (io.BytesIO(body), "upload.jpg")}
-    assert_error(client.post("/predict", data=files, content_type="multipart/form-data"),
-                 status, code)
+    assert_error(
+        client.post("/predict", data=files, content_type="multipart/form-data"), status, code
+    )
 
 
 def test_an_upload_over_20_mb_is_refused(api):
     _, client = api
-    assert_error(client.post("/predict", data=RED + b"\0" * (20 * 2**20),
-                             content_type="image/jpeg"), 413, "too_large")
+    assert_error(
+        client.post("/predict", data=RED + b"\0" * (20 * 2**20), content_type="image/jpeg"),
+        413,
+        "too_large",
+    )
 
 
 def test_raw_body_multipart_batch_and_json_url(api, image_server):
@@ -186,8 +229,9 @@ def test_raw_body_multipart_batch_and_json_url(api, image_server):
     assert results[2]["error"]["code"] == "not_an_image"
     by_url = client.post("/predict", json={"url": image_server + "/red.jpg"}).get_json()
     assert by_url["predictions"][0]["hashtag"] == "red"
-    urls = client.post("/predict", json={"urls": [image_server + "/red.jpg",
-                                                  "http://10.0.0.1/x.jpg"]}).get_json()
+    urls = client.post(
+        "/predict", json={"urls": [image_server + "/red.jpg", "http://10.0.0.1/x.jpg"]}
+    ).get_json()
     assert urls["results"][1]["error"]["code"] == "forbidden_address"
     assert_error(client.post("/predict", json={"link": "x"}), 400, "bad_json")
 
@@ -214,8 +258,11 @@ def test_concurrent_requests_share_model_calls(models):
     batcher = app.extensions["hashtag"]["batcher"]
     before = batcher.batches
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: client.post("/predict", data=RED,
-                                                      content_type="image/jpeg"), range(24)))
+        answers = list(
+            pool.map(
+                lambda _: client.post("/predict", data=RED, content_type="image/jpeg"), range(24)
+            )
+        )
     assert all(a.status_code == 200 for a in answers)
     assert batcher.batches - before < 24, "no two requests were predicted together"
 
@@ -253,8 +300,11 @@ def test_train_endpoint_needs_a_configured_token(models, tiny_module):
     _, client = make_client(models)
     assert_error(client.post("/train"), 403, "disabled")
 
-    app, client = make_client(models, train_token="s3cret", train_overrides={
-        "backbone": str(tiny_module), "learning_rate": 0.01})
+    app, client = make_client(
+        models,
+        train_token="s3cret",
+        train_overrides={"backbone": str(tiny_module), "learning_rate": 0.01},
+    )
     assert_error(client.post("/train"), 401, "bad_token")
     assert_error(client.post("/train", headers={"Authorization": "Bearer wrong"}), 401)
     auth = {"Authorization": "Bearer s3cret"}
@@ -278,12 +328,19 @@ def test_train_endpoint_needs_a_configured_token(models, tiny_module):
     assert_error(client.get("/train/unknown", headers=auth), 404, "no_such_job")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=2048),
-                      st.binary(max_size=512).map(lambda b: RED[:200] + b),
-                      st.binary(max_size=512).map(lambda b: b"\x89PNG\r\n\x1a\n" + b)),
-       ctype=st.sampled_from(["image/jpeg", "application/octet-stream", "text/plain"]))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=2048),
+        st.binary(max_size=512).map(lambda b: RED[:200] + b),
+        st.binary(max_size=512).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
+    ),
+    ctype=st.sampled_from(["image/jpeg", "application/octet-stream", "text/plain"]),
+)
 def test_random_bytes_never_cause_a_server_error(api, body, ctype):
     _, client = api
     response = client.post("/predict", data=body, content_type=ctype)
@@ -302,9 +359,14 @@ def test_app_sh_serves_the_original_curl_with_efficientnet_lite0(sample_model, i
     snow = (images / "snow" / "snow_000.jpg").read_bytes()
     Handler.routes["/snow.jpg"] = lambda h: send(h, snow)
     port = _free_port()
-    env = {**os.environ, "HASHTAG_MODEL": str(model_dir), "HASHTAG_ALLOW_HOSTS": "localhost",
-           "HOST": "127.0.0.1", "PORT": str(port), "PATH": f"{Path(sys.executable).parent}:"
-           + os.environ.get("PATH", "")}
+    env = {
+        **os.environ,
+        "HASHTAG_MODEL": str(model_dir),
+        "HASHTAG_ALLOW_HOSTS": "localhost",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PATH": f"{Path(sys.executable).parent}:" + os.environ.get("PATH", ""),
+    }
     server = subprocess.Popen([str(REPO / "app.sh")], env=env, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -327,8 +389,11 @@ def test_app_sh_serves_the_original_curl_with_efficientnet_lite0(sample_model, i
     finally:
         server.terminate()
         logs = server.communicate(timeout=30)[1]
-    access = [json.loads(line[line.index("{"):]) for line in logs.splitlines()
-              if "hashtag.access" in line]
+    access = [
+        json.loads(line[line.index("{") :])
+        for line in logs.splitlines()
+        if "hashtag.access" in line
+    ]
     assert any(entry["status"] == 400 for entry in access), logs[-2000:]
 
 
@@ -336,5 +401,7 @@ def test_uploads_do_not_write_client_named_files(api, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _, client = api
     files = {"image": (io.BytesIO(RED), "../../etc/evil.jpg")}
-    assert client.post("/predict", data=files, content_type="multipart/form-data").status_code == 200
+    assert (
+        client.post("/predict", data=files, content_type="multipart/form-data").status_code == 200
+    )
     assert list(tmp_path.iterdir()) == []
