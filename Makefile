@@ -31,6 +31,7 @@ test: setup
 bench: setup
 	$(PY) bench/bench_features.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_serve.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

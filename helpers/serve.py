@@ -127,16 +127,23 @@ class ModelHolder:
 class MicroBatcher:
     """Groups images from concurrent requests into one model call.
 
-    A request waits for company only while other requests are in progress
-    (counted by :meth:`request`) and at most ``max_wait`` seconds, so a lone
-    client pays no batching delay.
+    A batch waits for company only while other requests are in progress
+    (counted by :meth:`request`), and at most ``max_wait`` seconds, so a lone
+    client pays no batching delay. Under load it aims for as many images as the
+    recent peak of requests in flight: measured with 8 clients, stopping as soon
+    as the requests currently in progress were queued split them into two half
+    batches and left the model idle between them (throughput/bare batch-8 0.67);
+    aiming for the recent peak gave 7.5 images per call and 0.70-0.72.
     """
+
+    PEAK_WINDOW = 0.5  # seconds a concurrency peak is remembered
 
     def __init__(self, max_batch: int = 16, max_wait: float = 0.01):
         self.max_batch, self.max_wait = max_batch, max_wait
         self._queue: queue.Queue = queue.Queue()
         self._active = 0
         self._active_lock = threading.Lock()
+        self._peak, self._peak_time = 0, 0.0
         self.batches = 0  # model calls made, for tests and the benchmark
         self.images = 0
         self._thread_pid: int | None = None
@@ -156,6 +163,9 @@ class MicroBatcher:
         """Mark a request as in progress for the lifetime of the block."""
         with self._active_lock:
             self._active += 1
+            now = time.monotonic()
+            if self._active >= self._peak or now - self._peak_time > self.PEAK_WINDOW:
+                self._peak, self._peak_time = self._active, now
         try:
             yield
         finally:
@@ -172,9 +182,15 @@ class MicroBatcher:
             futures.append(future)
         return np.stack([f.result(timeout) for f in futures])
 
+    def _target(self, now: float) -> int:
+        """How many images to aim for: the recent peak of requests in flight."""
+        recent = self._peak if now - self._peak_time <= self.PEAK_WINDOW else 0
+        return max(1, min(self.max_batch, max(recent, self._active)))
+
     def _collect(self):
         batch = [self._queue.get()]
-        deadline = time.monotonic() + self.max_wait
+        now = time.monotonic()
+        target, deadline = self._target(now), now + self.max_wait
         while len(batch) < self.max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -182,7 +198,7 @@ class MicroBatcher:
             except queue.Empty:
                 pass
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._active <= len(batch):
+            if remaining <= 0 or (len(batch) >= target and self._active <= len(batch)):
                 break  # nobody else is coming, or we waited long enough
             try:
                 batch.append(self._queue.get(timeout=min(remaining, 0.001)))
