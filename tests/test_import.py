@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.server
 import io
-import threading
 
 import pytest
 from PIL import Image
@@ -15,6 +13,7 @@ from helpers.fetch import FetchPolicy
 from helpers.importing import import_folder, import_urls, read_url_list
 from helpers.manifest import MANIFEST, append_manifest, read_manifest
 from helpers.scrape import add_commands
+from tests.loopback import LoopbackServer, redirect, respond, stream
 
 
 def picture(color, fmt="JPEG", size=(32, 24)) -> bytes:
@@ -122,79 +121,30 @@ def test_import_refuses_a_missing_folder_or_the_tag_folder_itself(tmp_path):
 # ---------------------------------------------------------------- import-urls
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict = {}
-    hits: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.hits.append(self.path)
-        route = self.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-        else:
-            route(self)
-
-
-def send(body: bytes, ctype="image/jpeg"):
-    def route(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Type", ctype)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
-
-
-def redirect(location: str):
-    def route(handler):
-        handler.send_response(302)
-        handler.send_header("Location", location)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    return route
-
-
-def fifty_megabytes(handler):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "image/jpeg")
-    handler.end_headers()  # no Content-Length: the limit must hold while streaming
-    try:
-        handler.wfile.write(RED[:4])
-        for _ in range(50 * 16):
-            handler.wfile.write(b"\0" * 65536)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    port = httpd.server_address[1]
-    Handler.routes = {
-        "/red.jpg": send(RED),
-        "/red-again.jpg": send(RED),
-        "/blue.jpg": send(BLUE),
-        "/page.html": send(b"<!doctype html><html><body>Login</body></html>", "text/html"),
-        "/broken.jpg": send(CORRUPT),
-        "/huge.jpg": fifty_megabytes,
-        "/to-private": redirect(f"http://127.0.0.1:{port}/red.jpg"),
-    }
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://localhost:{port}", port
-    httpd.shutdown()
-    httpd.server_close()
+    with LoopbackServer() as site:
+        site.routes.update(
+            {
+                "/red.jpg": respond(RED),
+                "/red-again.jpg": respond(RED),
+                "/blue.jpg": respond(BLUE),
+                "/page.html": respond(
+                    b"<!doctype html><html><body>Login</body></html>", "text/html"
+                ),
+                "/broken.jpg": respond(CORRUPT),
+                "/huge.jpg": stream(RED[:4]),
+                "/to-private": redirect(f"http://127.0.0.1:{site.port}/red.jpg"),
+            }
+        )
+        yield site
 
 
 TRUSTED_LOCALHOST = FetchPolicy(allow_hosts=frozenset({"localhost"}), read_timeout=2.0)
 
 
 def test_import_urls_keeps_pictures_and_refuses_everything_unsafe(server, tmp_path):
-    base, _ = server
+    base = server.url
     urls = [
         "http://127.0.0.1/",
         "file:///etc/passwd",
@@ -222,14 +172,14 @@ def test_import_urls_keeps_pictures_and_refuses_everything_unsafe(server, tmp_pa
     assert {r["file"] for r in records} == set(files(tag_dir))
     assert all(r["backend"] == "import-urls" and r["image_url"] == r["source"] for r in records)
 
-    Handler.hits.clear()
+    server.hits.clear()
     again = import_urls(urls, "sunset", tmp_path, TRUSTED_LOCALHOST)
     assert (again.saved, again.skipped) == (0, 3)
-    assert "/red.jpg" not in Handler.hits and "/blue.jpg" not in Handler.hits  # not re-fetched
+    assert "/red.jpg" not in server.hits and "/blue.jpg" not in server.hits  # not re-fetched
 
 
 def test_private_addresses_only_with_allow_private(server, tmp_path):
-    _, port = server
+    port = server.port
     local = f"http://127.0.0.1:{port}/blue.jpg"
     assert import_urls([local], "blue", tmp_path).failed == 1
     assert import_urls([local], "blue", tmp_path, FetchPolicy(allow_private=True)).saved == 1
@@ -246,7 +196,7 @@ def test_url_lists_skip_blank_lines_and_comments(tmp_path):
 
 
 def test_cli_import_urls_and_import(server, stick, tmp_path, capsys):
-    _, port = server
+    port = server.port
     listing = tmp_path / "urls.txt"
     listing.write_text(f"http://127.0.0.1:{port}/blue.jpg\n")
     dest = str(tmp_path / "hashtags")

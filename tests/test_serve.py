@@ -23,8 +23,8 @@ from helpers.atomic import point_symlink
 from helpers.fetch import FetchPolicy
 from helpers.serve import ServiceConfig, create_app
 from helpers.train import TrainConfig, train
+from tests.loopback import LoopbackServer, redirect, respond, slow, stream
 from tests.test_dataset import make_tags
-from tests.test_fetch import JPEG, Handler, send, slow
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,37 +84,17 @@ def models(tmp_path_factory, tiny_module):
 
 @pytest.fixture(scope="module")
 def image_server():
-    import http.server
-
-    Handler.routes.update(
-        {
-            "/red.jpg": lambda h: send(h, RED),
-            "/big.jpg": lambda h: send(h, JPEG + b"\0" * (21 * 2**20)),
-        }
-    )
-
-    class QuietServer(http.server.ThreadingHTTPServer):
-        def handle_error(self, request, client_address):
-            pass  # clients hanging up on the 20 MB and slow routes are part of the tests
-
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    port = httpd.server_address[1]
-    Handler.routes.update(
-        {
-            "/to-private": lambda h: (
-                h.send_response(302),
-                h.send_header("Location", f"http://127.0.0.1:{port}/red.jpg"),
-                h.send_header("Content-Length", "0"),
-                h.end_headers(),
-            ),
-            "/page.html": lambda h: send(h, b"<html>no</html>", "text/html"),
-            "/slow.jpg": slow,
-        }
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://localhost:{port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with LoopbackServer() as site:
+        site.routes.update(
+            {
+                "/red.jpg": respond(RED),
+                "/big.jpg": stream(RED[:4], megabytes=21),
+                "/to-private": redirect(f"http://127.0.0.1:{site.port}/red.jpg"),
+                "/page.html": respond(b"<html>no</html>", "text/html"),
+                "/slow.jpg": slow(RED),
+            }
+        )
+        yield site
 
 
 def make_client(models, **overrides):
@@ -148,13 +128,13 @@ def assert_error(response, status, code=None):
 
 def test_the_original_curl_call_answers_json(api, image_server):
     app, client = api
-    response = client.get("/", query_string={"picture": image_server + "/red.jpg"})
+    response = client.get("/", query_string={"picture": image_server.url + "/red.jpg"})
     assert response.status_code == 200
     body = response.get_json()
     assert body["model"] == "second"
     assert body["predictions"][0]["hashtag"] == "red"
     assert len(body["predictions"]) == 3 and body["timing"]["total_ms"] > 0
-    top1 = client.get("/", query_string={"picture": image_server + "/red.jpg", "top": 1})
+    top1 = client.get("/", query_string={"picture": image_server.url + "/red.jpg", "top": 1})
     assert len(top1.get_json()["predictions"]) == 1
 
 
@@ -173,7 +153,7 @@ def test_the_original_curl_call_answers_json(api, image_server):
 )
 def test_bad_picture_urls_get_clear_errors(api, image_server, picture, status, code):
     _, client = api
-    url = image_server + picture if picture.startswith("/") else picture
+    url = image_server.url + picture if picture.startswith("/") else picture
     assert_error(client.get("/", query_string={"picture": url}), status, code)
 
 
@@ -181,7 +161,7 @@ def test_missing_picture_and_bad_top_are_bad_requests(api, image_server):
     _, client = api
     assert_error(client.get("/"), 400, "missing_picture")
     assert_error(
-        client.get("/", query_string={"picture": image_server + "/red.jpg", "top": "lots"}),
+        client.get("/", query_string={"picture": image_server.url + "/red.jpg", "top": "lots"}),
         400,
         "bad_top",
     )
@@ -227,10 +207,10 @@ def test_raw_body_multipart_batch_and_json_url(api, image_server):
     assert results[0]["predictions"][0]["hashtag"] == "red"
     assert results[1]["predictions"][0]["hashtag"] == "green"
     assert results[2]["error"]["code"] == "not_an_image"
-    by_url = client.post("/predict", json={"url": image_server + "/red.jpg"}).get_json()
+    by_url = client.post("/predict", json={"url": image_server.url + "/red.jpg"}).get_json()
     assert by_url["predictions"][0]["hashtag"] == "red"
     urls = client.post(
-        "/predict", json={"urls": [image_server + "/red.jpg", "http://10.0.0.1/x.jpg"]}
+        "/predict", json={"urls": [image_server.url + "/red.jpg", "http://10.0.0.1/x.jpg"]}
     ).get_json()
     assert urls["results"][1]["error"]["code"] == "forbidden_address"
     assert_error(client.post("/predict", json={"link": "x"}), 400, "bad_json")
@@ -357,7 +337,7 @@ def _free_port() -> int:
 def test_app_sh_serves_the_original_curl_with_efficientnet_lite0(sample_model, image_server):
     images, model_dir = sample_model
     snow = (images / "snow" / "snow_000.jpg").read_bytes()
-    Handler.routes["/snow.jpg"] = lambda h: send(h, snow)
+    image_server.routes["/snow.jpg"] = respond(snow)
     port = _free_port()
     env = {
         **os.environ,
@@ -378,7 +358,7 @@ def test_app_sh_serves_the_original_curl_with_efficientnet_lite0(sample_model, i
             except OSError:
                 assert server.poll() is None, server.stderr.read()
                 time.sleep(0.3)
-        query = urllib.parse.urlencode({"picture": image_server + "/snow.jpg"})
+        query = urllib.parse.urlencode({"picture": image_server.url + "/snow.jpg"})
         with urllib.request.urlopen(f"{base}/?{query}", timeout=30) as answer:
             body = json.loads(answer.read())
         assert body["predictions"][0]["hashtag"] == "snow"
