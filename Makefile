@@ -24,8 +24,9 @@ demo: setup
 	$(HASHTAG) predict --model models/latest $$(for d in $(IMAGES)/*/; do \
 		find "$$d" -maxdepth 1 -type f -iname '*.jp*g' | sort | head -n 1; done)
 
-# quick mode: notebooks run on tiny data in .quick/ (CI=true implies it too)
-test: setup
+# lint first, then every test; notebooks run in quick mode on tiny data in .quick/
+# (CI=true implies quick mode too)
+test: setup lint
 	HASHTAG_QUICK=1 $(PY) -m pytest
 
 bench: setup
