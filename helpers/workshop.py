@@ -132,3 +132,64 @@ class FolderServer:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+class ApiServer:
+    """``hashtag serve`` in a child process, for notebooks: ``start()`` waits until it answers.
+
+    Its log goes to ``<workspace>/api.log``; ``stop()`` ends it (also on ``with`` exit).
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        port: int = 5055,
+        allow_hosts: str = "localhost",
+        log_file: Path | None = None,
+    ):
+        self.model_dir, self.port, self.allow_hosts = Path(model_dir), port, allow_hosts
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_file = Path(log_file or Path(model_dir).resolve().parent.parent / "api.log")
+        self.process = None
+
+    def start(self, timeout: float = 120.0) -> ApiServer:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = {
+            **os.environ,
+            "HASHTAG_MODEL": str(self.model_dir),
+            "HASHTAG_ALLOW_HOSTS": self.allow_hosts,
+        }
+        log = open(self.log_file, "ab")  # the child keeps its own copy of the descriptor
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "helpers.cli", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the API stopped at start-up; see {self.log_file}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the API did not answer within {timeout:.0f} s; see {self.log_file}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def __enter__(self) -> ApiServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
