@@ -23,6 +23,27 @@ from pathlib import Path
 from helpers.atomic import atomic_directory, point_symlink
 
 LATEST = "latest"
+METRICS = "metrics.json"
+
+
+class MetricsError(ValueError):
+    """A model folder whose metrics.json is missing or unreadable."""
+
+
+def read_metrics(model_dir: str | Path) -> dict:
+    """The parsed ``metrics.json`` of a model folder (MetricsError when absent or broken)."""
+    path = Path(model_dir) / METRICS
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MetricsError(
+            f"{path} does not exist: is {model_dir} a model folder written by 'hashtag train'?"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise MetricsError(f"cannot read {path}: {exc}") from None
+    if not isinstance(metrics, dict):
+        raise MetricsError(f"{path} does not hold a JSON object")
+    return metrics
 
 
 def _serving_module(loaded, kernel, bias):
@@ -105,7 +126,7 @@ def export_model(
             },
         )
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n")
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (tmp / METRICS).write_text(json.dumps(metrics, indent=2))
         (tmp / "config.json").write_text(
             json.dumps(
                 {

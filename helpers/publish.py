@@ -14,31 +14,10 @@ stay test images; new images make the candidate's test set larger, not different
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-METRICS = "metrics.json"
-
-
-class MetricsError(ValueError):
-    """A model folder whose metrics.json is missing or unreadable."""
-
-
-def read_metrics(model_dir: str | Path) -> dict:
-    """The parsed ``metrics.json`` of a model folder (MetricsError when absent or broken)."""
-    path = Path(model_dir) / METRICS
-    try:
-        metrics = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MetricsError(
-            f"{path} does not exist: is {model_dir} a model folder written by 'hashtag train'?"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise MetricsError(f"cannot read {path}: {exc}") from None
-    if not isinstance(metrics, dict):
-        raise MetricsError(f"{path} does not hold a JSON object")
-    return metrics
+from helpers.export import METRICS, MetricsError, read_metrics  # noqa: F401 - re-exported
 
 
 def _accuracy(metrics: dict, where: Path) -> float | None:

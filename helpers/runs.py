@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
-from helpers.export import LATEST
-
-
-def load_metrics(model_dir: str | Path) -> dict:
-    return json.loads((Path(model_dir) / "metrics.json").read_text())
+from helpers.export import LATEST, METRICS, read_metrics
 
 
 def list_runs(models_dir: str | Path, latency: bool = False):
@@ -22,13 +17,9 @@ def list_runs(models_dir: str | Path, latency: bool = False):
 
     rows = []
     for folder in sorted(Path(models_dir).iterdir()):
-        if (
-            folder.name == LATEST
-            or folder.name.startswith(".")
-            or not (folder / "metrics.json").exists()
-        ):
+        if folder.name == LATEST or folder.name.startswith(".") or not (folder / METRICS).exists():
             continue
-        m = load_metrics(folder)
+        m = read_metrics(folder)
         hp = m.get("hyperparameters", {})
         row = {
             "run": m["run"],

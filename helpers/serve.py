@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.export import read_metrics
 from helpers.fetch import FetchError, FetchPolicy, fetch_bytes
 from helpers.images import MAX_PIXELS, ImageError, decode_image, sniff_image_type
 from helpers.predict import DEFAULT_MODEL, ModelError, Predictor
@@ -539,7 +540,7 @@ def create_app(config: ServiceConfig | None = None):
     @app.get("/model")
     def model():
         predictor = holder.get()
-        return jsonify(json.loads((predictor.model_dir / "metrics.json").read_text()))
+        return jsonify(read_metrics(predictor.model_dir))
 
     def require_token():
         if not config.train_token:
